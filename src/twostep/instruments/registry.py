@@ -78,7 +78,9 @@ class Catalogue:
                 ins = parse_file(name, text)
                 if ins.id in found:
                     first = found[ins.id].source_file
-                    raise CatalogueError(f"{name}: instrument {ins.id!r} is already defined in {first}")
+                    raise CatalogueError(
+                        f"{name}: instrument {ins.id!r} is already defined in {first}"
+                    )
                 found[ins.id] = ins
         return cls(tuple(found.values()))
 

@@ -37,8 +37,10 @@ Every block that carries a number from the literature has ``source`` and
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Callable, Mapping
+from enum import Enum, EnumMeta
 from typing import Any, TypeVar
 
 from twostep.errors import CatalogueError, Problem
@@ -97,7 +99,13 @@ class _Reader:
             return _MISSING
         return self.data[key]
 
-    def str(self, key: str, default: str | None = None, *, required: bool = True) -> str:
+    def str(
+        self,
+        key: builtins.str,
+        default: builtins.str | None = None,
+        *,
+        required: builtins.bool = True,
+    ) -> builtins.str:
         value = self._get(key, required and default is None)
         if value is _MISSING:
             return default if default is not None else ""
@@ -106,7 +114,7 @@ class _Reader:
             return default or ""
         return value
 
-    def opt_str(self, key: str) -> str | None:
+    def opt_str(self, key: builtins.str) -> builtins.str | None:
         value = self._get(key, False)
         if value is _MISSING:
             return None
@@ -115,7 +123,7 @@ class _Reader:
             return None
         return value
 
-    def bool(self, key: str, default: bool | None = None) -> bool:
+    def bool(self, key: builtins.str, default: builtins.bool | None = None) -> builtins.bool:
         value = self._get(key, default is None)
         if value is _MISSING:
             return bool(default)
@@ -124,7 +132,9 @@ class _Reader:
             return bool(default)
         return value
 
-    def number(self, key: str, default: float | None = None, *, required: bool = True) -> float:
+    def number(
+        self, key: builtins.str, default: float | None = None, *, required: builtins.bool = True
+    ) -> float:
         value = self._get(key, required and default is None)
         if value is _MISSING:
             return default if default is not None else math.nan
@@ -133,7 +143,7 @@ class _Reader:
             return default if default is not None else math.nan
         return float(value)
 
-    def opt_number(self, key: str) -> float | None:
+    def opt_number(self, key: builtins.str) -> float | None:
         value = self._get(key, False)
         if value is _MISSING:
             return None
@@ -142,7 +152,7 @@ class _Reader:
             return None
         return float(value)
 
-    def int(self, key: str, default: int | None = None) -> int:
+    def int(self, key: builtins.str, default: builtins.int | None = None) -> builtins.int:
         value = self._get(key, default is None)
         if value is _MISSING:
             return default if default is not None else 0
@@ -151,18 +161,23 @@ class _Reader:
             return default if default is not None else 0
         return value
 
-    def enum(self, key: str, kind: Callable[[str], T], default: T | None = None) -> T | None:
+    def enum(
+        self, key: builtins.str, kind: Callable[[builtins.str], T], default: T | None = None
+    ) -> T | None:
         value = self._get(key, default is None)
         if value is _MISSING:
             return default
         try:
             return kind(value)
         except (ValueError, TypeError):
-            allowed = ", ".join(str(m.value) for m in kind) if isinstance(kind, type) else ""
+            members: list[Enum] = list(kind) if isinstance(kind, EnumMeta) else []
+            allowed = ", ".join(str(m.value) for m in members)
             self.fail(key, "not_allowed", f"{value!r} is not one of: {allowed}")
             return default
 
-    def str_list(self, key: str, *, required: bool = False) -> tuple[str, ...]:
+    def str_list(
+        self, key: builtins.str, *, required: builtins.bool = False
+    ) -> tuple[builtins.str, ...]:
         value = self._get(key, required)
         if value is _MISSING:
             return ()
@@ -171,7 +186,7 @@ class _Reader:
             return ()
         return tuple(value)
 
-    def number_list(self, key: str) -> tuple[float, ...]:
+    def number_list(self, key: builtins.str) -> tuple[float, ...]:
         value = self._get(key, False)
         if value is _MISSING:
             return ()
@@ -183,7 +198,7 @@ class _Reader:
             return ()
         return tuple(float(v) for v in value)
 
-    def table(self, key: str, *, required: bool = True) -> _Reader | None:
+    def table(self, key: builtins.str, *, required: builtins.bool = True) -> _Reader | None:
         value = self._get(key, required)
         if value is _MISSING:
             return None
@@ -192,7 +207,7 @@ class _Reader:
             return None
         return _Reader(value, self._where(key), self.problems)
 
-    def tables(self, key: str, *, required: bool = False) -> list[_Reader]:
+    def tables(self, key: builtins.str, *, required: builtins.bool = False) -> list[_Reader]:
         value = self._get(key, required)
         if value is _MISSING:
             return []
@@ -223,7 +238,9 @@ def parse_instrument(data: Mapping[str, Any], source: str) -> Instrument:
     r = _Reader(data, "", problems)
     version = r.int("schema_version")
     if version != SCHEMA_VERSION and "schema_version" in data:
-        r.fail("schema_version", "not_allowed", f"this twostep reads schema_version {SCHEMA_VERSION}")
+        r.fail(
+            "schema_version", "not_allowed", f"this twostep reads schema_version {SCHEMA_VERSION}"
+        )
 
     scales = _parse_scales(r)
     items = _parse_items(r, scales)
@@ -320,7 +337,11 @@ def _parse_items(r: _Reader, scales: Mapping[str, ResponseScale]) -> list[Item]:
         scale = scales.get(scale_id)
         if scale is None:
             known = ", ".join(scales)
-            it.fail("scale", "unknown_reference", f"unknown response scale {scale_id!r} (known: {known})")
+            it.fail(
+                "scale",
+                "unknown_reference",
+                f"unknown response scale {scale_id!r} (known: {known})",
+            )
             continue
         if iid in seen:
             it.fail("id", "duplicate", f"item {iid!r} is defined twice")
@@ -486,7 +507,9 @@ def _parse_reliable_change(r: _Reader) -> ReliableChange:
     kind = s.enum("kind", ReliableChangeKind) or ReliableChangeKind.NOT_APPLICABLE
     threshold = s.opt_number("threshold")
     if kind in (ReliableChangeKind.FIXED, ReliableChangeKind.JACOBSON_TRUAX) and threshold is None:
-        s.fail("threshold", "missing_field", f"a {kind.value} reliable-change rule needs a threshold")
+        s.fail(
+            "threshold", "missing_field", f"a {kind.value} reliable-change rule needs a threshold"
+        )
     out = ReliableChange(kind=kind, threshold=threshold, citation=s.citation())
     s.done()
     return out
@@ -533,7 +556,9 @@ def _parse_risk(r: _Reader, item_ids: set[str]) -> RiskRule | None:
             s.fail("items", "unknown_reference", f"unknown item {m!r}")
     tiers: list[RiskTier] = []
     for t in s.tables("tiers", required=True):
-        tiers.append(RiskTier(min_value=t.int("min_value"), level=t.int("level"), label=t.str("label")))
+        tiers.append(
+            RiskTier(min_value=t.int("min_value"), level=t.int("level"), label=t.str("label"))
+        )
         t.done()
     out = RiskRule(items=items, above=s.int("above"), tiers=tuple(tiers), citation=s.citation())
     s.done()

@@ -140,8 +140,10 @@ class ScoreTable:
             return None
         if code == UNSCORABLE_NEVER_IMPUTED:
             items = ", ".join(rule.never_impute)
-            return f"{items} is missing and is never imputed (risk not assessed)" if ins.risk else (
-                f"{items} is missing and is never imputed"
+            return (
+                f"{items} is missing and is never imputed (risk not assessed)"
+                if ins.risk
+                else (f"{items} is missing and is never imputed")
             )
         if code == UNSCORABLE_SUBSCALE:
             return (
@@ -196,7 +198,9 @@ def validate_matrix(
         total_bad += bad.size
         for r in bad[: max(0, MAX_REPORTED_PROBLEMS - len(problems))]:
             where = row_labels[r] if row_labels is not None else f"row {r + 1}"
-            problems.append(Problem(f"{where}, {item.id}", code, f"{col[r]:g} is not valid; {rule}"))
+            problems.append(
+                Problem(f"{where}, {item.id}", code, f"{col[r]:g} is not valid; {rule}")
+            )
     if problems:
         if total_bad > len(problems):
             problems.append(
@@ -400,7 +404,10 @@ def responses_from_columns(
     unknown = [k for k in columns if k not in instrument.item_ids]
     if unknown:
         raise ResponseValidationError(
-            [Problem(k, "unknown_item", f"{instrument.short_name} has no item {k!r}") for k in unknown],
+            [
+                Problem(k, "unknown_item", f"{instrument.short_name} has no item {k!r}")
+                for k in unknown
+            ],
             context=f"{instrument.short_name} responses",
         )
     lengths = {np.asarray(v).shape[0] for v in columns.values()}
@@ -438,13 +445,13 @@ def score_submission(instrument: Instrument, answers: Mapping[str, object]) -> S
         item = instrument.items[index[key]]
         if isinstance(value, bool) or not isinstance(value, int | float):
             problems.append(
-                Problem(key, "wrong_type", f"expected a number, got {type(value).__name__} {value!r}")
+                Problem(
+                    key, "wrong_type", f"expected a number, got {type(value).__name__} {value!r}"
+                )
             )
             continue
         if item.scale.kind == "choice" and not isinstance(value, int):
-            problems.append(
-                Problem(key, "wrong_type", f"expected a whole number, got {value!r}")
-            )
+            problems.append(Problem(key, "wrong_type", f"expected a whole number, got {value!r}"))
             continue
         row[0, index[key]] = float(value)
     if problems:
@@ -452,6 +459,10 @@ def score_submission(instrument: Instrument, answers: Mapping[str, object]) -> S
     try:
         validate_matrix(instrument, row, row_labels=["submission"])
     except ResponseValidationError as exc:
-        fixed = [Problem(p.where.removeprefix("submission, "), p.code, p.message) for p in exc.problems]
-        raise ResponseValidationError(fixed, context=f"{instrument.short_name} submission") from None
+        fixed = [
+            Problem(p.where.removeprefix("submission, "), p.code, p.message) for p in exc.problems
+        ]
+        raise ResponseValidationError(
+            fixed, context=f"{instrument.short_name} submission"
+        ) from None
     return score_matrix(instrument, row, validate=False).row(0)
