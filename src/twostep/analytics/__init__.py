@@ -1,0 +1,1 @@
+"""The analytics kernel: pure, vectorised statistics over columnar batches (no I/O)."""
