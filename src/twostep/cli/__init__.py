@@ -1,0 +1,1 @@
+"""The ``twostep`` command line (Typer + rich)."""

@@ -1,0 +1,1 @@
+"""Adapters between twostep and files: long-format CSV/Parquet (FHIR later)."""

@@ -1,0 +1,1 @@
+"""Presentation: charts and documents. Nothing here computes a statistic."""

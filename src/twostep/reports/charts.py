@@ -1,0 +1,172 @@
+"""Charts of one client's scores, drawn with matplotlib (Agg) as SVG text.
+
+The chart shows what methods.md §11 and §12 want a therapist to see at a
+glance: the scores over administrations; the clinical cut-off; the
+*normal-fluctuation band* above the best score so far (scores inside it are
+within everyday ups and downs of the client's best, i.e. less than one
+reliable change worse); the expected band of clients who started at the same
+level when norms exist; and markers for sudden gains and losses, setback
+onsets and reliable deterioration. Missed administrations are gaps in the
+line, marked on the axis. Markers differ in shape as well as colour, so the
+chart does not rely on colour alone.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# A palette that stays distinguishable for common colour-vision deficiencies (Okabe & Ito).
+COLORS = {
+    "line": "#0072B2",
+    "band": "#56B4E9",
+    "expected": "#999999",
+    "cutoff": "#D55E00",
+    "gain": "#009E73",
+    "loss": "#CC79A7",
+    "setback": "#E69F00",
+    "deteriorated": "#D55E00",
+}
+
+
+@dataclass(frozen=True)
+class ClientSeries:
+    """Everything one chart needs, in the native direction of the measure."""
+
+    title: str
+    measure: str
+    session: IntArray
+    score: FloatArray
+    higher_is_better: bool
+    minimum: float
+    maximum: float
+    rc: float
+    cutoff: float | None = None
+    best_before: FloatArray | None = None  # native best score before each session
+    expected_low: FloatArray | None = None
+    expected_high: FloatArray | None = None
+    expected_median: FloatArray | None = None
+    gains: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    losses: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    setbacks: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    deteriorated: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+def client_chart_svg(series: ClientSeries, *, width: float = 6.4, height: float = 2.8) -> str:
+    """Render one client's chart and return the SVG markup (no XML prolog)."""
+    fig, ax = plt.subplots(figsize=(width, height), dpi=100)
+    try:
+        _draw(ax, series)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    finally:
+        plt.close(fig)
+    svg = buf.getvalue()
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else svg
+
+
+def _draw(ax: Axes, s: ClientSeries) -> None:
+    x = s.session.astype(float)
+    y = s.score
+    if (
+        s.expected_low is not None
+        and s.expected_high is not None
+        and np.isfinite(s.expected_low).any()
+    ):
+        ax.fill_between(
+            x,
+            s.expected_low,
+            s.expected_high,
+            color=COLORS["expected"],
+            alpha=0.18,
+            lw=0,
+            label="expected range (norms)",
+        )
+    if s.expected_median is not None and np.isfinite(s.expected_median).any():
+        ax.plot(
+            x, s.expected_median, color=COLORS["expected"], lw=1, ls=":", label="expected median"
+        )
+    if s.best_before is not None and np.isfinite(s.best_before).any():
+        # band of normal fluctuation: from the best so far to one RC worse
+        worse = s.best_before - s.rc if s.higher_is_better else s.best_before + s.rc
+        ax.fill_between(
+            x,
+            s.best_before,
+            worse,
+            step="mid",
+            color=COLORS["band"],
+            alpha=0.25,
+            lw=0,
+            label="everyday ups and downs of best so far",
+        )
+    if s.cutoff is not None:
+        ax.axhline(
+            s.cutoff,
+            color=COLORS["cutoff"],
+            lw=1,
+            ls="--",
+            label=f"clinical cut-off ({s.cutoff:g})",
+        )
+    ax.plot(x, y, color=COLORS["line"], lw=1.8, marker="o", ms=4, label=s.measure)
+    missed = np.isnan(y)
+    if missed.any():
+        ax.plot(
+            x[missed],
+            np.full(int(missed.sum()), s.minimum),
+            ls="none",
+            marker="|",
+            ms=8,
+            color="#555555",
+            label="missed",
+        )
+    _markers(
+        ax, x, y, s.gains, "v" if not s.higher_is_better else "^", COLORS["gain"], "sudden gain"
+    )
+    _markers(
+        ax, x, y, s.losses, "^" if not s.higher_is_better else "v", COLORS["loss"], "sudden loss"
+    )
+    _markers(ax, x, y, s.setbacks, "D", COLORS["setback"], "setback")
+    _markers(ax, x, y, s.deteriorated, "X", COLORS["deteriorated"], "reliable deterioration")
+    pad = (s.maximum - s.minimum) * 0.04
+    ax.set_ylim(s.minimum - pad, s.maximum + pad)
+    ax.set_xlabel("session")
+    ax.set_ylabel(f"{s.measure} ({'higher = better' if s.higher_is_better else 'higher = worse'})")
+    ax.set_title(s.title, fontsize=10, loc="left")
+    ax.grid(alpha=0.25)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if x.size:
+        ax.set_xlim(x.min() - 0.5, x.max() + 0.5)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+
+
+def _markers(
+    ax: Axes, x: FloatArray, y: FloatArray, idx: IntArray, marker: str, color: str, label: str
+) -> None:
+    if idx.size == 0:
+        return
+    ax.plot(
+        x[idx],
+        y[idx],
+        ls="none",
+        marker=marker,
+        ms=9,
+        mfc=color,
+        mec="black",
+        mew=0.6,
+        label=label,
+        zorder=5,
+    )
