@@ -42,6 +42,7 @@ class AnalysisResult:
     analyses: tuple[Analysis, ...]
     inputs: tuple[InstrumentBatch, ...]
     source: str
+    ruptures: pa.Table | None = None  # alliance measures only (SRS, WAI-SR)
 
     def table(self, name: str) -> pa.Table:
         if name not in TABLES:
@@ -199,7 +200,15 @@ def _assemble(
                 )
             pieces.append(t)
         tables[name] = concat(pieces)
+    rupture_tables = [
+        to_arrow(a.ruptures).add_column(
+            1, "instrument", pa.array(np.repeat(a.scale.instrument_id, len(a.ruptures)))
+        )
+        for a in analyses
+        if a.ruptures is not None
+    ]
     return AnalysisResult(
+        ruptures=concat(rupture_tables) if rupture_tables else None,
         clients=tables["clients"],
         sessions=tables["sessions"],
         sudden_gains=tables["sudden_gains"],

@@ -19,11 +19,17 @@ and returns four `Table`s with the columns of the design.md data contract
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
+from twostep.analytics.alliance import (
+    ALLIANCE_LABELS,
+    AllianceParams,
+    AllianceSignals,
+    alliance_ruptures_batch,
+)
 from twostep.analytics.batch import ScoreBatch
 from twostep.analytics.clinical_significance import classify
 from twostep.analytics.etr import EtrBands, etr_bands
@@ -62,12 +68,15 @@ class AnalysisParams:
 
     ``harmed`` adds the optional fifth clinical-significance category
     (methods.md §1.3); off by default so that ``clinical_category`` keeps the
-    four Jacobson–Truax categories of the data contract.
+    four Jacobson–Truax categories of the data contract. ``alliance`` sets the
+    rupture rule for alliance measures (default: the SRS preset for SRS, the
+    WAI-SR preset on totals with the instrument's RC for WAI-SR).
     """
 
     sudden_gains: SuddenGainParams = field(default_factory=SuddenGainParams)
     trajectory: TrajectoryParams = field(default_factory=TrajectoryParams)
     harmed: bool = False
+    alliance: AllianceParams | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,8 @@ class Analysis:
     batch: ScoreBatch = field(repr=False)
     trajectory: Trajectory = field(repr=False)
     bands: EtrBands = field(repr=False)
+    alliance: AllianceSignals | None = field(default=None, repr=False)
+    ruptures: Table | None = None
 
 
 def analyze_batch(
@@ -151,6 +162,11 @@ def analyze_batch(
     )
     clients = _client_table(batch, scale, y, tr, bands, gains, losses, p)
     sessions = _session_table(batch, scale, y, tr, bands)
+    alliance = None
+    ruptures = None
+    if scale.purpose == "alliance":
+        alliance = alliance_ruptures_batch(batch, p.alliance or _alliance_params(scale))
+        clients, sessions, ruptures = _with_alliance(batch, clients, sessions, alliance)
     return Analysis(
         scale=scale,
         params=p,
@@ -162,6 +178,61 @@ def analyze_batch(
         batch=batch,
         trajectory=tr,
         bands=bands,
+        alliance=alliance,
+        ruptures=ruptures,
+    )
+
+
+def _alliance_params(scale: Scale) -> AllianceParams:
+    if scale.instrument_id == "wai_sr":
+        return AllianceParams.wai_sr(scale.rc.threshold, rc_source=scale.rc.source, scale="total")
+    if scale.instrument_id == "srs":
+        return AllianceParams.srs()
+    return replace(
+        AllianceParams.srs(cutoff=None),
+        instrument=scale.name,
+        min_drop=scale.rc.threshold,
+        min_drop_source=scale.rc.source,
+    )
+
+
+def _with_alliance(
+    batch: ScoreBatch, clients: Table, sessions: Table, signals: AllianceSignals
+) -> tuple[Table, Table, Table]:
+    """Add the rupture columns (methods.md §6.4) and the episode table."""
+    rows = np.flatnonzero(batch.observed) if not batch.observed.all() else None
+    code = signals.code if rows is None else signals.code[rows]
+    prov = signals.provisional if rows is None else signals.provisional[rows]
+    s_cols = dict(sessions.columns)
+    s_cols["alliance_signal"] = code
+    s_cols["alliance_provisional"] = prov
+    s_cats = dict(sessions.categories)
+    s_cats["alliance_signal"] = ALLIANCE_LABELS
+    c_cols = dict(clients.columns)
+    c_cols["n_ruptures"] = signals.n_ruptures
+    c_cols["n_repaired"] = signals.n_repaired
+    c_cols["n_unrepaired"] = signals.n_escalated
+    ep = signals.episodes
+    ruptures = Table(
+        "ruptures",
+        {
+            "client_id": ep.client,
+            "start_session": batch.session[ep.start_row],
+            "trough_session": batch.session[ep.trough_row],
+            "repair_session": np.where(
+                ep.repair_row >= 0, batch.session[np.maximum(ep.repair_row, 0)], -1
+            ),
+            "baseline": ep.baseline,
+            "trough_score": ep.trough_score,
+            "repaired": ep.repaired,
+            "provisional": ep.provisional,
+        },
+        {"client_id": batch.client_keys},
+    )
+    return (
+        Table("clients", c_cols, dict(clients.categories)),
+        Table("sessions", s_cols, s_cats),
+        ruptures,
     )
 
 

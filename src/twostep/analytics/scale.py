@@ -52,6 +52,11 @@ class Scale:
         Whether totals are whole numbers.
     tracks_outcome
         False for screening measures (PHQ-2, GAD-2): no change statistics.
+    resolution
+        The step between attainable totals (1 for integer sums, 0.1 for ORS).
+    purpose
+        ``outcome``, ``alliance`` (SRS, WAI-SR: rupture and repair apply too),
+        ``process`` or ``screening``.
     """
 
     instrument_id: str
@@ -66,6 +71,7 @@ class Scale:
     integer: bool = True
     tracks_outcome: bool = True
     resolution: float = 1.0
+    purpose: str = "outcome"
 
     def __post_init__(self) -> None:
         if not self.minimum < self.maximum:
@@ -119,6 +125,7 @@ class Scale:
             integer=_integer(instrument),
             tracks_outcome=instrument.tracks_outcome,
             resolution=_resolution(instrument),
+            purpose=instrument.purpose.value,
         )
 
     @classmethod

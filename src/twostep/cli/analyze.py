@@ -243,7 +243,11 @@ def run_analyze(
 
 
 def write_outputs(result: AnalysisResult, html: str, out: Path) -> list[Path]:
-    """Write the four CSV tables and the report into ``out`` atomically per run."""
+    """Write the four CSV tables (plus ruptures.csv for alliance measures) and the report.
+
+    Files are written to a temporary folder inside ``out`` and moved into place
+    only when all are complete.
+    """
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".twostep-", dir=out))
     written: list[Path] = []
@@ -252,6 +256,12 @@ def write_outputs(result: AnalysisResult, html: str, out: Path) -> list[Path]:
             table = decode_dictionaries(result.table(name))
             write_csv(
                 tmp / f"{name}.csv",
+                {n: table.column(n).combine_chunks() for n in table.column_names},
+            )
+        if result.ruptures is not None:
+            table = decode_dictionaries(result.ruptures)
+            write_csv(
+                tmp / "ruptures.csv",
                 {n: table.column(n).combine_chunks() for n in table.column_names},
             )
         (tmp / "report.html").write_text(html, encoding="utf-8")

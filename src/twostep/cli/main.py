@@ -150,11 +150,17 @@ def demo_data(
 @norms_app.command("fit")
 @handle_errors
 def norms_fit(
-    source: Path = typer.Argument(..., help="Long-format scores of past episodes (CSV or Parquet)."),
+    source: Path = typer.Argument(
+        ..., help="Long-format scores of past episodes (CSV or Parquet)."
+    ),
     instrument: str = typer.Option(..., help="Catalogue id, e.g. phq9."),
     out: Path = typer.Option(..., "--out", "-o", help="The norms file to write (JSON)."),
-    min_episodes: int = typer.Option(300, min=1, help="Fewest episodes to fit on (methods.md: 300)."),
-    min_scores: int = typer.Option(1500, min=1, help="Fewest scores after intake (methods.md: 1,500)."),
+    min_episodes: int = typer.Option(
+        300, min=1, help="Fewest episodes to fit on (methods.md: 300)."
+    ),
+    min_scores: int = typer.Option(
+        1500, min=1, help="Fewest scores after intake (methods.md: 1,500)."
+    ),
 ) -> None:
     """Fit the quantile expected-response model with its cross-validated coverage check."""
     from twostep.api import fit_norms
