@@ -12,7 +12,7 @@ The tables are Arrow tables with the columns of the design.md data contract;
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class AnalysisResult:
     inputs: tuple[InstrumentBatch, ...]
     source: str
     ruptures: pa.Table | None = None  # alliance measures only (SRS, WAI-SR)
+    notes: tuple[str, ...] = ()  # things the user should know (e.g. norms that were not used)
 
     def table(self, name: str) -> pa.Table:
         if name not in TABLES:
@@ -67,7 +68,10 @@ def load(
     if callable(to_arrow_method):  # polars
         return read_long_arrow(to_arrow_method(), allow_extra_columns=allow_extra_columns)
     try:  # pandas and anything else Arrow understands
-        return read_long_arrow(pa.Table.from_pandas(data, preserve_index=False))
+        return read_long_arrow(
+            pa.Table.from_pandas(data, preserve_index=False),
+            allow_extra_columns=allow_extra_columns,
+        )
     except (TypeError, AttributeError, pa.ArrowInvalid) as exc:
         raise InputFileError(
             [Problem("data", "unsupported_input", f"cannot read {type(data).__name__}: {exc}")]
@@ -123,7 +127,12 @@ def analyze(
         analyses.append(
             analyze_batch(part.batch, sc, params, norms=by_instrument.get(part.instrument_id))
         )
-    return _assemble(analyses, tuple(parts), table.source)
+    analysed = {p.instrument_id for p in parts}
+    notes = tuple(
+        f"norms for {iid} were not used: the data have no {iid} scores"
+        for iid in sorted(set(by_instrument) - analysed)
+    )
+    return replace(_assemble(analyses, tuple(parts), table.source), notes=notes)
 
 
 def fit_norms(

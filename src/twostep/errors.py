@@ -9,7 +9,11 @@ The tree::
     ├── ValidationError               input data break a rule; carries a list of `Problem`s
     │   ├── ResponseValidationError   questionnaire item responses (range, type, unknown item, ...)
     │   └── InputFileError            a CSV/Parquet/FHIR input (names file, row and column)
-    └── AnalysisError                 the kernel was asked for something undefined
+    ├── AnalysisError                 the kernel was asked for something undefined
+    ├── NotFoundError                 no such record — or one the caller may not see (same error)
+    ├── ConflictError                 a duplicate key, an edit of an immutable record, a stale version
+    ├── AccessDenied                  the caller may not do this (never used to hide existence)
+    └── StorageError                  the database cannot take the write now (disk full, locked)
 
     TwostepWarning (UserWarning)
     ├── StatisticalWarning            a statistic was computed under a caveat worth recording
@@ -105,6 +109,22 @@ class InputFileError(ValidationError):
 
 class AnalysisError(TwostepError, ValueError):
     """The kernel was asked for a statistic that is undefined for its input."""
+
+
+class NotFoundError(TwostepError, LookupError):
+    """No such record, or a record the caller may not see: both look the same on purpose."""
+
+
+class ConflictError(TwostepError):
+    """The write conflicts with stored data: duplicate key, immutable record, stale version."""
+
+
+class AccessDeniedError(TwostepError):
+    """The caller's role may not perform this action at all (e.g. an admin reading a journal)."""
+
+
+class StorageError(TwostepError):
+    """The storage cannot complete the operation now; nothing was changed."""
 
 
 class TwostepWarning(UserWarning):

@@ -179,7 +179,7 @@ class ScoreBatch:
                 raise ValidationError(
                     [
                         Problem(
-                            f"client {client_arr[i]}",
+                            f"client number {codes[i] + 1}",
                             "ambiguous_order",
                             "two administrations on the same date and no session column",
                         )
@@ -204,7 +204,7 @@ class ScoreBatch:
                 raise ValidationError(
                     [
                         Problem(
-                            f"client {client_arr[i]}, session {sess[i]}",
+                            f"client number {codes[i] + 1}, session {sess[i]}",
                             "duplicate",
                             "more than one score for the same client and session",
                         )

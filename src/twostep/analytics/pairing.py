@@ -50,6 +50,12 @@ def pair_episodes(a: ScoreBatch, b: ScoreBatch) -> PairedEpisodes:
     common, ia, ib = np.intersect1d(ka, kb, assume_unique=True, return_indices=True)
     rows_a = row_a[ia]
     rows_b = row_b[ib]
+    if common.shape[0] == 0:
+        empty_f = np.zeros(0, dtype=np.float64)
+        empty_i = np.zeros(0, dtype=np.int64)
+        return PairedEpisodes(
+            keys[:0], empty_i, empty_i, empty_f, empty_f, empty_f, empty_f, empty_i
+        )
     # `common` is sorted by (client, session): group by client
     client = common >> 32
     starts = np.flatnonzero(np.concatenate(([True], client[1:] != client[:-1])))

@@ -46,6 +46,7 @@ from twostep.analytics.trajectory import (
     EARLY_RESPONSE_LABELS,
     EVENT_LABELS,
     PLATEAU_LABELS,
+    SETBACK_LABELS,
     STATUS_LABELS,
     Trajectory,
     TrajectoryParams,
@@ -144,6 +145,7 @@ def analyze_batch(
         interval_codes=codes,
         use_crit3=sg.crit3,
         params=p.trajectory,
+        rc_value=scale.rc.threshold,
     )
     bands = etr_bands(
         batch.offsets,
@@ -361,6 +363,7 @@ def _session_table(
         "event": tr.event,
         "in_setback": tr.in_setback,
         "setback_onset": tr.setback_onset,
+        "setback": tr.setback,
         "plateau": tr.plateau,
         "deterioration_confirmed": tr.confirmation,
         "etr_band": bands.band,
@@ -380,6 +383,7 @@ def _session_table(
             "status": STATUS_LABELS,
             "event": EVENT_LABELS,
             "plateau": PLATEAU_LABELS,
+            "setback": SETBACK_LABELS,
             "deterioration_confirmed": CONFIRMATION_LABELS,
             "etr_band": bands.labels,
         },

@@ -119,7 +119,7 @@ class Scale:
             cutoff_comparison=cut.comparison
             if cut is not None
             else (Comparison.LT if instrument.higher_is_better else Comparison.GE),
-            cutoff_source="given on the command line"
+            cutoff_source="given by the user"
             if cutoff is not None
             else (cut.citation.source if cut else ""),
             integer=_integer(instrument),
@@ -315,12 +315,20 @@ def _threshold(
                 method="jacobson_truax",
                 source=spec.citation.source,
             )
-        if spec.kind is ReliableChangeKind.NOT_APPLICABLE:
+        if spec.kind is ReliableChangeKind.NOT_APPLICABLE and not catalogue.tracks_outcome:
             raise ConfigurationError(
                 f"{name} is a screening measure: it is not used for change statistics"
             )
+        if spec.kind is ReliableChangeKind.NOT_APPLICABLE:
+            raise ConfigurationError(
+                f"{name} has no reliable-change threshold ({catalogue.purpose.value} measure): "
+                "give rc (--rc) to analyse its course anyway"
+            )
         raise ConfigurationError(
-            f"{name} has no published reliable-change threshold: give rc, or reliability and sd "
-            "(Jacobson–Truax from your own data)"
+            f"{name} has no published reliable-change threshold: give rc (--rc), or reliability "
+            "and sd (--reliability, --sd) for a Jacobson–Truax threshold from your own data"
         )
-    raise ConfigurationError(f"{name}: give rc, or reliability and sd")
+    raise ConfigurationError(
+        f"{name}: give rc (--rc), or reliability and sd (--reliability, --sd) for the "
+        "reliable-change threshold"
+    )

@@ -24,10 +24,13 @@ Sudden losses mirror the criteria: ``y_{N+1} - y_N >= C1``,
 
 Intervals are taken by position: missed administrations are NaN rows that keep
 their place (a missing ``y_N`` or ``y_{N+1}`` means no gain at that interval; a
-missing neighbour lowers ``n_pre``/``n_post``). Examined intervals run from the
-2nd→3rd administration to the last; the 1st→2nd is examined only on request
-(``first_interval=True``, for a true pre-treatment baseline) and, having a
-single pregain score, can only be identified with criterion 3 switched off.
+missing neighbour lowers ``n_pre``/``n_post``). Positions count from the
+client's first score (intake = 1; missed rows before it are not part of the
+episode). Examined intervals run from the 2nd→3rd administration to the last;
+the 1st→2nd is examined only on request (``first_interval=True``, for a true
+pre-treatment baseline) and, having a single pregain score, can only be
+identified with criterion 3 switched off. Criteria 1 and 2 allow a 1e-9
+relative tolerance so that decimal scores meet a cut-off they reach exactly.
 
 **Reversal** (Tang & DeRubeis 1999; ``create_bysg``): a gain is reversed when
 any later score (``N+2`` onward) is worse than ``y_{N+1} + magnitude / 2``;
@@ -135,6 +138,11 @@ GAIN_CRIT12 = np.uint8(8)  # criteria 1 and 2 of a sudden gain hold
 GAIN_CRIT3 = np.uint8(16)  # criterion 3 of a sudden gain holds
 LOSS_CRIT12 = np.uint8(32)
 LOSS_CRIT3 = np.uint8(64)
+PRE_OK = np.uint8(128)  # at least two pregain scores: criterion 3 can still be met later
+
+#: Criteria 1 and 2 are compared with this tolerance (relative to the cut-off), so that
+#: decimal scores (ORS 32.3 - 27.3 = 4.9999999999999964) meet C1 = 5 as written.
+_TOLERANCE = 1e-9
 
 
 @numba.njit(cache=True, inline="always")
@@ -185,7 +193,11 @@ def _interval_codes(  # pragma: no cover - compiled
     for c in numba.prange(n_clients):
         start = offsets[c]
         end = offsets[c + 1]
-        first_post = start + (1 if first_interval else 2)
+        # intervals are counted from the first score (intake), not from leading missed rows
+        intake = start
+        while intake < end and np.isnan(y[intake]):
+            intake += 1
+        first_post = intake + (1 if first_interval else 2)
         for r in range(start, min(first_post, end)):
             out[r] = 0
         for post in range(first_post, end):
@@ -202,14 +214,18 @@ def _interval_codes(  # pragma: no cover - compiled
             computable = n1 >= 2 and n2 >= 2
             if computable:
                 code |= 4
+            if n1 >= 2:
+                code |= 128
             tc = tcrit_by_df[n1 + n2 - 2] if computable else np.nan
+            tol1 = 1e-9 * max(1.0, crit1)
+            tol2 = 1e-9 * max(1.0, abs(crit2 * yp))
             down = yp - yq
-            if down >= crit1 and down >= crit2 * yp:
+            if down >= crit1 - tol1 and down >= crit2 * yp - tol2:
                 code |= 8
                 if computable and m1 - m2 > tc * sp:
                     code |= 16
             up = yq - yp
-            if up >= crit1 and up >= crit2 * yp:
+            if up >= crit1 - tol1 and up >= crit2 * yp - tol2:
                 code |= 32
                 if computable and m2 - m1 > tc * sp:
                     code |= 64
@@ -223,7 +239,9 @@ def interval_codes(
 
     ``y`` is severity-oriented (higher = worse). Returns one ``uint8`` per row
     (the postgain row ``N+1``) combining the bit flags `EXAMINED`, `COMPLETE`,
-    `CRIT3_COMPUTABLE`, `GAIN_CRIT12`, `GAIN_CRIT3`, `LOSS_CRIT12`, `LOSS_CRIT3`.
+    `CRIT3_COMPUTABLE`, `GAIN_CRIT12`, `GAIN_CRIT3`, `LOSS_CRIT12`, `LOSS_CRIT3`,
+    `PRE_OK`. Intervals are counted from each client's first score, and criteria 1
+    and 2 are compared with a 1e-9 relative tolerance (decimal scores).
     """
     out = np.empty(y.shape[0], dtype=np.uint8)
     _interval_codes(

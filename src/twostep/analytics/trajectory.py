@@ -21,16 +21,20 @@ improvement, below the cut-off now, a case at intake); ``improved``;
 
 **event** (first rule that applies): ``baseline``; ``sudden_loss`` /
 ``sudden_gain`` (Tang–DeRubeis, see `sudden_gains`; ``possible_*`` while the
-administrations criterion 3 needs do not exist yet); the onset of a setback
-episode (``setback_transient`` / ``setback_sustained``, ``setback`` while
-unresolved); ``fluctuation`` (``|y_t - y_prev| < RC``); ``step_better`` /
-``step_worse`` (a reliable step from the previous score).
+administrations criterion 3 needs do not exist yet and it can still be met,
+i.e. there are two pregain scores); the onset of a setback episode
+(``setback_transient`` / ``setback_sustained``, ``setback`` while unresolved);
+``fluctuation`` (``|y_t - y_prev| < RC``); ``step_better`` / ``step_worse``
+(a reliable step from the previous score). Every onset also records its
+resolution (pending / transient / sustained) in `Trajectory.setback`, even
+when a sudden gain or loss is the event shown.
 
 **Setback episode.** Starts at ``t`` when ``y_t - best_t >= RC`` (``best_t``
 = best score before ``t``), the status at ``t`` is not ``deteriorated``, and
 the previous scored administration was not inside an episode. It ends at the
 first later administration with ``y <= best_onset + regain * RC`` (regain =
-1/2), which is itself outside the episode. The onset is ``transient`` when
+1/2; inclusive, with a 1e-9 tolerance for decimal scores), which is itself
+outside the episode. The onset is ``transient`` when
 that happens within the next ``window`` (2) scored administrations,
 ``sustained`` when those are known and neither regains, and provisional
 before.
@@ -144,6 +148,7 @@ EVENT_LABELS: tuple[str, ...] = (
     "missed",
 )
 PLATEAU_LABELS: tuple[str, ...] = ("", "stuck", "partial", "maintenance")
+SETBACK_LABELS: tuple[str, ...] = ("", "pending", "transient", "sustained")
 EARLY_RESPONSE_LABELS: tuple[str, ...] = (
     "not_assessable",
     "early_responder",
@@ -193,6 +198,7 @@ class Trajectory:
     event: Int8Array
     in_setback: BoolArray
     setback_onset: BoolArray
+    setback: Int8Array  # at onset rows: 1 pending, 2 transient, 3 sustained (else 0)
     plateau: Int8Array
     confirmation: Int8Array
     provisional: BoolArray
@@ -291,6 +297,7 @@ def _scan(  # pragma: no cover - compiled
     day: IntArray,
     session: IntArray,
     rc: float,
+    rc_value: float,
     strict: bool,
     has_cut: bool,
     cut: float,
@@ -311,6 +318,7 @@ def _scan(  # pragma: no cover - compiled
     event: Int8Array,
     in_setback: BoolArray,
     onset: BoolArray,
+    setback: Int8Array,
     plateau: Int8Array,
     confirmation: Int8Array,
     provisional: BoolArray,
@@ -325,6 +333,7 @@ def _scan(  # pragma: no cover - compiled
     early: Int8Array,
 ) -> None:
     n_clients = offsets.shape[0] - 1
+    tol = 1e-9 * max(1.0, rc_value)
     for c in numba.prange(n_clients):
         start = offsets[c]
         end = offsets[c + 1]
@@ -333,6 +342,7 @@ def _scan(  # pragma: no cover - compiled
             event[r] = 0
             in_setback[r] = False
             onset[r] = False
+            setback[r] = 0
             plateau[r] = 0
             confirmation[r] = 0
             provisional[r] = False
@@ -415,7 +425,7 @@ def _scan(  # pragma: no cover - compiled
             status[r] = st
             # setback episodes
             if in_ep:
-                if v <= best_onset + regain * rc:
+                if v <= best_onset + regain * rc_value + tol:
                     in_ep = False
             elif _reliable(v - best, rc, strict) and st != 2:
                 in_ep = True
@@ -427,18 +437,19 @@ def _scan(  # pragma: no cover - compiled
             code = codes[r]
             complete = (code & 2) != 0
             ev = 0
+            pre_ok = (code & 128) != 0  # criterion 3 can still be met once the post window exists
             if (code & 32) != 0:
                 if not use_crit3:
                     ev = 2
                 elif not complete:
-                    ev = 3
+                    ev = 3 if pre_ok else 0
                 elif (code & 64) != 0:
                     ev = 2
             if ev == 0 and (code & 8) != 0:
                 if not use_crit3:
                     ev = 4
                 elif not complete:
-                    ev = 5
+                    ev = 5 if pre_ok else 0
                 elif (code & 16) != 0:
                     ev = 4
             if ev == 0 and onset[r]:
@@ -466,7 +477,7 @@ def _scan(  # pragma: no cover - compiled
             if np.isnan(y[r]):
                 continue
             if onset[r]:
-                limit = best_before[r] + regain * rc
+                limit = best_before[r] + regain * rc_value + tol
                 seen = 0
                 resolved = False
                 for q in range(r + 1, end):
@@ -479,10 +490,11 @@ def _scan(  # pragma: no cover - compiled
                     if seen >= window:
                         break
                 kind = 7 if resolved else (8 if seen >= window else 6)
+                setback[r] = kind - 5  # 1 pending, 2 transient, 3 sustained
                 if event[r] == 6:
                     event[r] = kind
-                if kind == 6:
-                    provisional[r] = True
+                    if kind == 6:
+                        provisional[r] = True
             if status[r] == 2:
                 nxt = -1
                 for q in range(r + 1, end):
@@ -527,6 +539,7 @@ def trajectory_signals(
     cutoff: float | None,
     cutoff_inclusive: bool,
     interval_codes: npt.NDArray[np.uint8],
+    rc_value: float | None = None,
     use_crit3: bool = True,
     params: TrajectoryParams | None = None,
 ) -> Trajectory:
@@ -537,7 +550,11 @@ def trajectory_signals(
     offsets, y, day, session
         The batch in severity orientation (see `ScoreBatch`).
     rc, rc_strict
-        Reliable-change threshold; strict (``>``) for computed J&T thresholds.
+        Reliable-change threshold as compared (``>=`` or, strict, ``>``; a fixed
+        threshold already lowered by its tolerance, `Scale.rc_points`).
+    rc_value
+        The threshold itself, for arithmetic such as the regain limit
+        ``best + RC/2`` (default ``rc``).
     cutoff, cutoff_inclusive
         Clinical range is ``y >= cutoff`` (inclusive) or ``y > cutoff``, in
         severity orientation; None when the instrument has no cut-off (no
@@ -559,6 +576,7 @@ def trajectory_signals(
     event = np.empty(n, dtype=np.int8)
     in_setback = np.empty(n, dtype=np.bool_)
     onset = np.empty(n, dtype=np.bool_)
+    setback = np.empty(n, dtype=np.int8)
     plateau = np.empty(n, dtype=np.int8)
     confirmation = np.empty(n, dtype=np.int8)
     provisional = np.empty(n, dtype=np.bool_)
@@ -577,6 +595,7 @@ def trajectory_signals(
         np.ascontiguousarray(day, dtype=np.int64),
         np.ascontiguousarray(session, dtype=np.int64),
         float(rc),
+        float(rc_value if rc_value is not None else rc),
         bool(rc_strict),
         cutoff is not None,
         float(cutoff) if cutoff is not None else 0.0,
@@ -597,6 +616,7 @@ def trajectory_signals(
         event,
         in_setback,
         onset,
+        setback,
         plateau,
         confirmation,
         provisional,
@@ -615,6 +635,7 @@ def trajectory_signals(
         event=event,
         in_setback=in_setback,
         setback_onset=onset,
+        setback=setback,
         plateau=plateau,
         confirmation=confirmation,
         provisional=provisional,
@@ -635,6 +656,7 @@ __all__ = [
     "EVENT_LABELS",
     "NO_DAY",
     "PLATEAU_LABELS",
+    "SETBACK_LABELS",
     "STATUS_LABELS",
     "Confirmation",
     "EarlyResponse",

@@ -300,6 +300,8 @@ def analyze_command(
     opts = merge_options(base, cli)
     console = Console(stderr=True)
     result = run_analyze(source, out, opts, catalogue(s), console)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     n_clients = sum(a.batch.n_clients for a in result.analyses)
     names = ", ".join(a.scale.name for a in result.analyses)
     console.print(

@@ -138,6 +138,11 @@ def _build(
     encoded = table.client_id.dictionary_encode()
     codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     keys = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=str)
+    # number clients in sorted id order, so outputs do not depend on input row order
+    order = np.argsort(keys, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.shape[0])
+    codes, keys = rank[codes], keys[order]
     _check_duplicates(table, name, codes, keys)
     batch = ScoreBatch.from_arrays(codes, score, session=table.session, date=table.date)
     batch = ScoreBatch(
@@ -201,7 +206,11 @@ def _score_items(
     try:
         scored = score_matrix(ins, matrix, row_labels=labels)
     except ResponseValidationError as exc:
-        raise InputFileError(list(exc.problems), context=name) from None
+        named = [
+            Problem(p.where.replace(", item_", ", column item_"), p.code, p.message)
+            for p in exc.problems
+        ]
+        raise InputFileError(named, context=name) from None
     answered = ~np.all(np.isnan(matrix), axis=1)
     out = np.where(answered, scored.total, np.nan)
     if score is not None:
@@ -240,7 +249,7 @@ def _check_duplicates(
                 Problem(
                     f"{name}, rows {a} and {b}",
                     "duplicate",
-                    f"client {keys[c[d]]} has two scores for the same {what}",
+                    f"the same client has two scores for the same {what}",
                 )
             )
         raise InputFileError(problems, context=name)
@@ -252,8 +261,10 @@ def _first_per_client(
     keys: npt.NDArray[np.str_],
     client_keys: npt.NDArray[np.str_],
 ) -> npt.NDArray[np.str_]:
+    """The first non-empty value of each client (empty string when none)."""
     vals = np.asarray(values.to_numpy(zero_copy_only=False), dtype=str)
-    order = np.argsort(codes, kind="stable")
+    # empty values sort after filled ones within a client, so "first" is the first filled
+    order = np.lexsort((np.arange(codes.shape[0]), vals == "", codes))
     first = np.ones(order.shape[0], dtype=bool)
     first[1:] = codes[order][1:] != codes[order][:-1]
     by_code = np.empty(keys.shape[0], dtype=vals.dtype)

@@ -52,7 +52,7 @@ KNOWN_COLUMNS = (
 )
 ITEM_COLUMN = re.compile(r"^item_[1-9][0-9]*$")
 NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-WHOLE = r"^[+]?[0-9]+$"
+WHOLE = r"^[0-9]{1,9}$"  # whole numbers up to 999,999,999 (no sign)
 ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
 MAX_LISTED = 50
 
@@ -121,6 +121,8 @@ def _read_csv(path: Path) -> pa.Table:
     data = path.read_bytes()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    # blank lines at the end are harmless; blank lines between rows are reported
+    data = data.rstrip(b"\r\n \t") + b"\n"
     if not data.strip():
         raise InputFileError([Problem(name, "empty_file", "the file is empty")])
     try:
@@ -154,6 +156,18 @@ def _read_csv(path: Path) -> pa.Table:
                 )
             ]
         )
+    if data.count(b'"') % 2:
+        last = data.rfind(b'"')
+        line = data.count(b"\n", 0, last) + 1
+        raise InputFileError(
+            [
+                Problem(
+                    f"{name}, row {line}",
+                    "unbalanced_quote",
+                    "a quoted field is never closed",
+                )
+            ]
+        )
     columns = [c.strip() for c in next(iter(_csv_rows(header)), [])]
     if not any(columns):
         raise InputFileError([Problem(f"{name}, row 1", "missing_header", "no header row")])
@@ -165,10 +179,15 @@ def _read_csv(path: Path) -> pa.Table:
                 for c in dupes
             ]
         )
-    bad_rows: list[tuple[int | None, int, int]] = []
+    if b"\n" not in data.rstrip(b"\r\n"):
+        raise InputFileError([Problem(name, "empty_import", "the file has a header but no rows")])
+    bad_rows: list[tuple[int | None, int, int, bool]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        bad_rows.append((row.number, row.expected_columns, row.actual_columns))
+        # only whether the row is blank is kept from its text, never its content
+        bad_rows.append(
+            (row.number, row.expected_columns, row.actual_columns, not row.text.strip())
+        )
         return "skip"
 
     def parse(threads: bool) -> pa.Table:
@@ -176,7 +195,10 @@ def _read_csv(path: Path) -> pa.Table:
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(use_threads=threads, column_names=columns, skip_rows=1),
             parse_options=pacsv.ParseOptions(
-                delimiter=",", newlines_in_values=True, invalid_row_handler=on_invalid
+                delimiter=",",
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in columns},
@@ -197,10 +219,12 @@ def _read_csv(path: Path) -> pa.Table:
             [
                 Problem(
                     f"{name}, row {num if num is not None else '?'}",
-                    "ragged_row",
-                    f"expected {exp} fields like the header, found {act}",
+                    "empty_row" if blank else "ragged_row",
+                    "the row is empty"
+                    if blank
+                    else f"expected {exp} fields like the header, found {act}",
                 )
-                for num, exp, act in bad_rows[:MAX_LISTED]
+                for num, exp, act, blank in bad_rows[:MAX_LISTED]
             ],
             context=name,
         )
@@ -253,8 +277,12 @@ def _read_parquet(path: Path) -> pa.Table:
 def read_long_arrow(
     table: pa.Table, *, source: str = "<data>", allow_extra_columns: bool = False
 ) -> LongTable:
-    """Validate an in-memory Arrow table (pandas and polars frames convert to one) like a file."""
-    return _validate(_as_text_table(table, source), source, allow_extra_columns, False)
+    """Validate an in-memory Arrow table (pandas and polars frames convert to one) like a file.
+
+    Rows are numbered from 1 (there is no header row in memory); a float NaN is a
+    missing value, like an empty cell.
+    """
+    return _validate(_as_text_table(table, source), source, allow_extra_columns, False, first_row=1)
 
 
 def _as_text_table(table: pa.Table, name: str) -> pa.Table:
@@ -268,6 +296,8 @@ def _as_text_table(table: pa.Table, name: str) -> pa.Table:
             col = pc.strftime(col, format="%Y-%m-%d")
         elif pa.types.is_dictionary(fld.type):
             col = col.dictionary_decode()
+        elif pa.types.is_floating(fld.type):
+            col = pc.if_else(pc.is_nan(col), pa.scalar(None, fld.type), col)
         col = pc.cast(col, pa.string())
         cols[fld.name] = pc.fill_null(col, "")
     return pa.table(cols)
@@ -287,7 +317,9 @@ def _problem_rows(
     ]
 
 
-def _validate(table: pa.Table, name: str, allow_extra: bool, require_instrument: bool) -> LongTable:
+def _validate(
+    table: pa.Table, name: str, allow_extra: bool, require_instrument: bool, *, first_row: int = 2
+) -> LongTable:
     cols = list(table.column_names)
     problems: list[Problem] = []
     item_cols = sorted((c for c in cols if ITEM_COLUMN.match(c)), key=lambda c: int(c[5:]))
@@ -327,10 +359,23 @@ def _validate(table: pa.Table, name: str, allow_extra: bool, require_instrument:
         raise InputFileError(problems, context=name)
 
     n = table.num_rows
-    row = np.arange(2, n + 2, dtype=np.int64)
+    row = np.arange(first_row, n + first_row, dtype=np.int64)
 
     def text(col: str) -> pa.Array:
         return pc.utf8_trim_whitespace(table.column(col).combine_chunks())
+
+    blank = np.ones(n, dtype=bool)
+    for c in cols:
+        blank &= _np_bool(pc.equal(pc.utf8_length(text(c)), 0))
+    if blank.any():
+        problems += [
+            Problem(f"{name}, row {row[i]}", "empty_row", "the row is empty")
+            for i in np.flatnonzero(blank)[:MAX_LISTED]
+        ]
+        # an empty row breaks no other rule: report it once
+        table = table.filter(pa.array(~blank))
+        row = row[~blank]
+        n = table.num_rows
 
     client = text("client_id")
     problems += _problem_rows(

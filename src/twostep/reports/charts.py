@@ -14,6 +14,7 @@ chart does not rely on colour alone.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -65,18 +66,31 @@ class ClientSeries:
     deteriorated: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
-def client_chart_svg(series: ClientSeries, *, width: float = 6.4, height: float = 2.8) -> str:
-    """Render one client's chart and return the SVG markup (no XML prolog)."""
+def client_chart_svg(
+    series: ClientSeries, *, width: float = 6.4, height: float = 2.8, id_prefix: str = "c"
+) -> str:
+    """Render one client's chart and return the SVG markup (no XML prolog).
+
+    Every ``id`` in the SVG (and every reference to one) gets ``id_prefix``, so
+    that many charts can share one HTML page without duplicate ids; the
+    metadata block is dropped (it only names matplotlib).
+    """
     fig, ax = plt.subplots(figsize=(width, height), dpi=100)
     try:
         _draw(ax, series)
         buf = io.StringIO()
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+        with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "twostep"}):
+            fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     finally:
         plt.close(fig)
     svg = buf.getvalue()
     start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg
+    svg = svg[start:] if start >= 0 else svg
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{id_prefix}-{m.group(1)}"', svg)
+    return re.sub(
+        r'(href="#|url\(#)([^")]+)', lambda m: f"{m.group(1)}{id_prefix}-{m.group(2)}", svg
+    )
 
 
 def _draw(ax: Axes, s: ClientSeries) -> None:

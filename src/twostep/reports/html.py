@@ -10,6 +10,7 @@ The numbers all come from the kernel's tables; this module only arranges them.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,7 +62,14 @@ def _num(x: float) -> str:
 
 
 def _anchor(text: str) -> str:
+    """A readable id for headings (instrument ids are plain lowercase words)."""
     return re.sub(r"[^a-zA-Z0-9_-]+", "-", text).strip("-").lower() or "x"
+
+
+def _client_anchor(instrument_id: str, client_id: str) -> str:
+    """A unique, safe id per client chart: distinct ids ("AB", "ab", "a b") get distinct anchors."""
+    digest = hashlib.sha256(client_id.encode("utf-8")).hexdigest()[:16]
+    return f"c-{_anchor(instrument_id)}-{digest}"
 
 
 def attention_reasons(analysis: Analysis) -> tuple[npt.NDArray[np.int64], list[list[str]]]:
@@ -330,8 +338,8 @@ def _chart(analysis: Analysis, client: int, text: str) -> dict[str, object]:
             tags.append("in setback")
     return {
         "client_id": key,
-        "anchor": "c-" + _anchor(f"{s.instrument_id}-{key}"),
-        "svg": client_chart_svg(series),
+        "anchor": _client_anchor(s.instrument_id, key),
+        "svg": client_chart_svg(series, id_prefix=_client_anchor(s.instrument_id, key)),
         "text": text,
         "tags": tags,
         "alt": f"Chart of {s.name} scores for client {key} over {len(keep)} sessions",
@@ -374,7 +382,7 @@ def render_report(
             attention.append(
                 {
                     "client_id": key,
-                    "anchor": "c-" + _anchor(f"{s.instrument_id}-{key}"),
+                    "anchor": _client_anchor(s.instrument_id, key),
                     "reasons": "; ".join(why),
                     "baseline": _num(float(a.clients["baseline"][client])),
                     "final": _num(float(a.clients["final"][client])),

@@ -33,7 +33,10 @@ class TalkingTherapiesSummary:
         ):
             k, n = int(rate.numerator[0]), int(rate.denominator[0])
             if bool(rate.suppressed[0]):
-                rows.append({"label": label, "k": "<10", "n": n, "rate": "suppressed", "ci": "—"})
+                shown_n: int | str = n if n >= 10 else "<10"
+                rows.append(
+                    {"label": label, "k": "<10", "n": shown_n, "rate": "suppressed", "ci": "—"}
+                )
                 continue
             rows.append(
                 {

@@ -1,0 +1,178 @@
+"""The ports services depend on: repositories and the unit of work.
+
+Services (`twostep.services`) talk only to these protocols. The SQLAlchemy
+adapter (`twostep.storage`) implements them on SQLite and PostgreSQL; the
+in-memory fakes (`twostep.domain.fakes`) implement them for fast service
+tests. A unit of work is one transaction: everything done through it is
+committed together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from twostep.domain.records import (
+    Administration,
+    Alert,
+    AlertStatus,
+    Appointment,
+    Assignment,
+    Clinic,
+    Episode,
+    Goal,
+    GoalReview,
+    GoalStep,
+    JournalEntry,
+    SelfCareEntry,
+    SessionTopic,
+    SetbackReflection,
+    SharingPreference,
+    SkillPractice,
+    Stressor,
+    SupportContact,
+    Supporter,
+    ThoughtRecord,
+    User,
+)
+
+T = TypeVar("T")
+
+
+class Repository(Protocol[T]):
+    """Storage of one kind of record, all scoped by ``client_id`` where the record has one."""
+
+    def add(self, record: T) -> T:
+        """Store a new record; raises `twostep.errors.ConflictError` on a duplicate key."""
+        ...
+
+    def get(self, record_id: str) -> T | None: ...
+
+    def update(self, record: T) -> T:
+        """Replace the stored record with the same id (NotFoundError if none)."""
+        ...
+
+    def delete(self, record_id: str) -> None: ...
+
+    def for_client(
+        self, client_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[T]:
+        """The client's records in time order (by the record's main time field)."""
+        ...
+
+
+class UserRepository(Repository[User], Protocol):
+    def by_email(self, email: str) -> User | None: ...
+
+    def in_clinic(self, clinic_id: str) -> list[User]: ...
+
+
+class AssignmentRepository(Repository[Assignment], Protocol):
+    def active_for_therapist(
+        self, therapist_id: str, at: datetime | None = None
+    ) -> list[Assignment]: ...
+
+    def active_for_client(self, client_id: str, at: datetime | None = None) -> list[Assignment]: ...
+
+
+class AdministrationRepository(Repository[Administration], Protocol):
+    def history(self, client_id: str, instrument_id: str) -> list[Administration]:
+        """Current (not superseded) administrations of one instrument, by ``completed_at``."""
+        ...
+
+    def for_clients(
+        self, client_ids: Sequence[str], instrument_id: str | None = None
+    ) -> list[Administration]:
+        """Current administrations of many clients (for caseload analytics), in client order."""
+        ...
+
+
+class AlertRepository(Repository[Alert], Protocol):
+    def open_for_clients(self, client_ids: Sequence[str]) -> list[Alert]:
+        """Alerts not resolved (open, acknowledged, or snoozed) of these clients."""
+        ...
+
+
+class SharingRepository(Protocol):
+    def for_client(self, client_id: str) -> list[SharingPreference]: ...
+
+    def set(self, preference: SharingPreference) -> SharingPreference: ...
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One access to clinical data (who, what, which client, outcome); never the content."""
+
+    actor_id: str | None
+    actor_role: str
+    action: str  # read | create | update | delete | export | login ...
+    object_type: str
+    object_id: str | None
+    client_id: str | None
+    outcome: str = "ok"  # ok | denied | error
+    request_id: str | None = None
+    at: datetime | None = None
+
+
+class AuditLog(Protocol):
+    def record(self, event: AuditEvent) -> None:
+        """Append one event in the current transaction (it commits or rolls back with it)."""
+        ...
+
+    def for_client(self, client_id: str) -> list[AuditEvent]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository."""
+
+    clinics: Repository[Clinic]
+    users: UserRepository
+    assignments: AssignmentRepository
+    episodes: Repository[Episode]
+    appointments: Repository[Appointment]
+    administrations: AdministrationRepository
+    alerts: AlertRepository
+    goals: Repository[Goal]
+    goal_steps: Repository[GoalStep]
+    goal_reviews: Repository[GoalReview]
+    journal: Repository[JournalEntry]
+    reflections: Repository[SetbackReflection]
+    stressors: Repository[Stressor]
+    self_care: Repository[SelfCareEntry]
+    skill_practice: Repository[SkillPractice]
+    thought_records: Repository[ThoughtRecord]
+    supporters: Repository[Supporter]
+    support_contacts: Repository[SupportContact]
+    topics: Repository[SessionTopic]
+    sharing: SharingRepository
+    audit: AuditLog
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc: object) -> None:
+        """Roll back anything not committed."""
+        ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: an exception inside undoes only what was done inside."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+def open_statuses() -> tuple[AlertStatus, ...]:
+    return (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.SNOOZED)
+
+
+def iter_chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
