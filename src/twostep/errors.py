@@ -12,7 +12,7 @@ The tree::
     ├── AnalysisError                 the kernel was asked for something undefined
     ├── NotFoundError                 no such record — or one the caller may not see (same error)
     ├── ConflictError                 a duplicate key, an edit of an immutable record, a stale version
-    ├── AccessDenied                  the caller may not do this (never used to hide existence)
+    ├── AccessDeniedError             the caller may not do this (never used to hide existence)
     └── StorageError                  the database cannot take the write now (disk full, locked)
 
     TwostepWarning (UserWarning)
