@@ -9,10 +9,17 @@ else.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from twostep.errors import ConfigurationError
+
+Environment = Literal["development", "test", "production"]
 
 
 class Settings(BaseSettings):
@@ -36,6 +43,83 @@ class Settings(BaseSettings):
         ge=0,
         description="Most per-client charts in an HTML report; clients needing attention first.",
     )
+    environment: Environment = Field(
+        default="development",
+        description="development, test or production. Production refuses to start without "
+        "real encryption keys (see `require_production_ready`).",
+    )
+    database_url: str = Field(
+        default="sqlite:///twostep-data/twostep.db",
+        description="SQLAlchemy URL of the clinical records database: a SQLite file (default) "
+        "or postgresql://user@host/db (psycopg 3 is used).",
+    )
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="Keys that encrypt free text at rest, as 'kid1:base64key,kid2:base64key' "
+        "(32-byte AES-256 keys; the first is used for new writes, the others only to read "
+        "older values until `twostep keys rotate`). Without it a fixed development key is "
+        "used, which production refuses.",
+    )
+
+
+def encryption_key_entries(settings: Settings) -> list[tuple[str, bytes]]:
+    """The configured encryption keys as (key id, 32-byte key), active key first.
+
+    An empty list means none are configured. Raises `ConfigurationError` naming
+    the entry (never the key material) when the setting is malformed.
+    """
+    if settings.encryption_keys is None:
+        return []
+    text = settings.encryption_keys.get_secret_value().strip()
+    if not text:
+        return []
+    entries: list[tuple[str, bytes]] = []
+    for n, part in enumerate(text.split(","), start=1):
+        kid, sep, encoded = part.strip().partition(":")
+        kid = kid.strip()
+        where = f"TWOSTEP_ENCRYPTION_KEYS entry {n}"
+        if not sep or not kid or not encoded.strip():
+            raise ConfigurationError(f"{where}: expected 'key_id:base64key'")
+        if len(kid.encode()) > 255 or not kid.isprintable():
+            raise ConfigurationError(f"{where}: key id must be printable and at most 255 bytes")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigurationError(f"{where} ({kid}): the key is not valid base64") from None
+        if len(key) != 32:
+            raise ConfigurationError(
+                f"{where} ({kid}): an AES-256 key has 32 bytes, this one has {len(key)}"
+            )
+        if any(kid == k for k, _ in entries):
+            raise ConfigurationError(f"{where}: key id {kid!r} appears twice")
+        entries.append((kid, key))
+    return entries
+
+
+def require_production_ready(settings: Settings) -> None:
+    """Refuse to run a production deployment with development secrets.
+
+    Call it in every entry point that serves clinical data. In production the
+    encryption keys must be configured (the built-in development key is public
+    and refused); outside production nothing is required.
+    """
+    if settings.environment != "production":
+        return
+    entries = encryption_key_entries(settings)
+    if not entries:
+        raise ConfigurationError(
+            "production needs TWOSTEP_ENCRYPTION_KEYS (e.g. 'k1:' followed by 32 random bytes "
+            "in base64); refusing to start with the development key"
+        )
+    if entries[0][0] == DEV_KEY_ID:
+        raise ConfigurationError(
+            f"production must not write with the development key {DEV_KEY_ID!r}; "
+            "put a new key first in TWOSTEP_ENCRYPTION_KEYS and run `twostep keys rotate`"
+        )
+
+
+#: Key id of the fixed development key (never secret; refused in production).
+DEV_KEY_ID = "dev"
 
 
 def load_settings() -> Settings:

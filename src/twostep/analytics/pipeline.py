@@ -42,6 +42,7 @@ from twostep.analytics.sudden_gains import (
     sudden_events,
 )
 from twostep.analytics.tables import Table
+from twostep.analytics.threads import threads_for
 from twostep.analytics.trajectory import (
     EARLY_RESPONSE_LABELS,
     EVENT_LABELS,
@@ -119,7 +120,13 @@ def analyze_batch(
         A fitted expected-response model (methods.md §4.2) for this instrument;
         without one the §4.3 rule-based fallback gives the bands.
     """
-    p = params or AnalysisParams()
+    with threads_for(batch.n_rows):
+        return _analyze(batch, scale, params or AnalysisParams(), norms)
+
+
+def _analyze(
+    batch: ScoreBatch, scale: Scale, p: AnalysisParams, norms: NormsModel | None
+) -> Analysis:
     if not scale.tracks_outcome:
         raise ConfigurationError(
             f"{scale.name} is a screening measure; change statistics do not apply to it"

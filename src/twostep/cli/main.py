@@ -34,6 +34,10 @@ instruments_app = typer.Typer(help="The instrument catalogue.", no_args_is_help=
 app.add_typer(instruments_app, name="instruments")
 norms_app = typer.Typer(help="Expected-response norms (methods.md §4.2).", no_args_is_help=True)
 app.add_typer(norms_app, name="norms")
+db_app = typer.Typer(
+    help="The records database: migrations and schema revision.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
 
 out = Console()
 err = Console(stderr=True)
@@ -107,6 +111,32 @@ def instruments_show(
     from twostep.cli.render import instrument_panel
 
     out.print(instrument_panel(catalogue().get(instrument_id)))
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade(
+    url: str | None = typer.Option(
+        None, "--url", help="Database URL (default: TWOSTEP_DATABASE_URL or the SQLite file)."
+    ),
+) -> None:
+    """Migrate the database to the newest schema (creating it if needed)."""
+    from twostep.cli.db import upgrade_database
+
+    upgrade_database(url if url is not None else settings().database_url, err)
+
+
+@db_app.command("current")
+@handle_errors
+def db_current(
+    url: str | None = typer.Option(
+        None, "--url", help="Database URL (default: TWOSTEP_DATABASE_URL or the SQLite file)."
+    ),
+) -> None:
+    """Print the database's schema revision and whether it is the newest."""
+    from twostep.cli.db import show_revision
+
+    show_revision(url if url is not None else settings().database_url, out)
 
 
 @app.command("demo-data")

@@ -1,0 +1,1 @@
+"""The demo clinic and other demo material (synthetic; no real person behind any record)."""

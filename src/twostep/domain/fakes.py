@@ -1,0 +1,497 @@
+"""In-memory implementations of every port in `twostep.domain.ports`.
+
+Service tests (and later fast web tests) run against these instead of a
+database, as in cosmicpython's ``FakeUnitOfWork``: a `FakeStore` holds the
+committed state, and each `FakeUnitOfWork` works on its own copy of it.
+
+They keep the promises the SQL adapter keeps, so that a service that passes
+its tests here behaves the same on SQLite and PostgreSQL:
+
+* **transactions** — what a unit of work writes becomes visible to *new*
+  units of work only on `FakeUnitOfWork.commit`; `rollback` (and leaving the
+  ``with`` block without committing) discards it; `FakeUnitOfWork.savepoint`
+  undoes only what was done inside it when an exception leaves it;
+* **keys** — adding a record whose id exists raises `ConflictError`, as does
+  a second user with the same e-mail address, or a second administration of
+  the same client, instrument, completion time and version (a double
+  submission or re-import);
+* **immutable administrations** — `update` of an administration raises
+  `ConflictError`; a correction is a new record with ``supersedes_id``, and a
+  second version superseding the same administration raises `ConflictError`;
+* **time order** — ``for_client`` returns records ordered by their main time
+  field, filtered by ``since <= time < until`` (dates count as midnight UTC).
+
+`FakeStore.fail_audit` makes every audit write raise `StorageError`, to test
+that services fail closed when the audit trail cannot be written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any, Generic, Protocol, TypeVar
+
+from twostep.domain.ports import AuditEvent, Repository, open_statuses
+from twostep.domain.records import (
+    Administration,
+    Alert,
+    Appointment,
+    Assignment,
+    Clinic,
+    EntryKind,
+    Episode,
+    Goal,
+    GoalReview,
+    GoalStep,
+    JournalEntry,
+    SelfCareEntry,
+    SessionTopic,
+    SetbackReflection,
+    SharingPreference,
+    SkillPractice,
+    Stressor,
+    SupportContact,
+    Supporter,
+    ThoughtRecord,
+    User,
+)
+from twostep.errors import ConflictError, NotFoundError, StorageError
+
+__all__ = [
+    "FakeAdministrationRepository",
+    "FakeAlertRepository",
+    "FakeAssignmentRepository",
+    "FakeAuditLog",
+    "FakeRepository",
+    "FakeSharingRepository",
+    "FakeStore",
+    "FakeUnitOfWork",
+    "FakeUnitOfWorkFactory",
+    "FakeUserRepository",
+]
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Identified)
+
+#: The main time field of each record type (the order of ``for_client``).
+TIME_FIELDS: Mapping[type, str] = {
+    Clinic: "created_at",
+    User: "created_at",
+    Assignment: "started_at",
+    Episode: "started_on",
+    Appointment: "scheduled_at",
+    Administration: "completed_at",
+    Alert: "created_at",
+    Goal: "created_at",
+    GoalStep: "due_on",
+    GoalReview: "reviewed_at",
+    JournalEntry: "created_at",
+    SetbackReflection: "created_at",
+    Stressor: "started_on",
+    SelfCareEntry: "done_on",
+    SkillPractice: "practiced_at",
+    ThoughtRecord: "created_at",
+    Supporter: "created_at",
+    SupportContact: "contacted_on",
+    SessionTopic: "created_at",
+}
+
+#: The table name of each repository attribute of the unit of work.
+TABLES: tuple[str, ...] = (
+    "clinics",
+    "users",
+    "assignments",
+    "episodes",
+    "appointments",
+    "administrations",
+    "alerts",
+    "goals",
+    "goal_steps",
+    "goal_reviews",
+    "journal",
+    "reflections",
+    "stressors",
+    "self_care",
+    "skill_practice",
+    "thought_records",
+    "supporters",
+    "support_contacts",
+    "topics",
+)
+
+
+def as_instant(value: object) -> datetime | None:
+    """A record's time field as an aware datetime (a date is midnight UTC; None stays None)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tzinfo=UTC)
+    return None
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass
+class _State:
+    """The rows of every table, the sharing choices and the audit trail."""
+
+    tables: dict[str, dict[str, Any]] = field(default_factory=lambda: {t: {} for t in TABLES})
+    sharing: dict[tuple[str, EntryKind], SharingPreference] = field(default_factory=dict)
+    audit: list[AuditEvent] = field(default_factory=list)
+
+    def copy(self) -> _State:
+        # records are frozen, so copying the containers copies the state
+        return _State(
+            {t: dict(rows) for t, rows in self.tables.items()},
+            dict(self.sharing),
+            list(self.audit),
+        )
+
+    def restore(self, other: _State) -> None:
+        """Make this state equal to ``other`` in place (repositories keep their references)."""
+        for t, rows in self.tables.items():
+            rows.clear()
+            rows.update(other.tables[t])
+        self.sharing.clear()
+        self.sharing.update(other.sharing)
+        self.audit[:] = other.audit
+
+
+class FakeStore:
+    """The committed state shared by the units of work of one test (the "database")."""
+
+    def __init__(self) -> None:
+        self.state = _State()
+        self.commits = 0
+        self.fail_audit = False
+
+    def rows(self, table: str) -> list[Any]:
+        """Committed records of one table (for assertions in tests)."""
+        return list(self.state.tables[table].values())
+
+    @property
+    def audit_events(self) -> list[AuditEvent]:
+        """The committed audit trail, oldest first."""
+        return list(self.state.audit)
+
+    def apply(self, base: _State, work: _State) -> None:
+        """Write the changes ``work`` made since ``base`` (a commit)."""
+        for t in TABLES:
+            before, after, target = base.tables[t], work.tables[t], self.state.tables[t]
+            for key, record in after.items():
+                if before.get(key) is not record:
+                    target[key] = record
+            for key in before.keys() - after.keys():
+                target.pop(key, None)
+        for choice, pref in work.sharing.items():
+            if base.sharing.get(choice) is not pref:
+                self.state.sharing[choice] = pref
+        self.state.audit.extend(work.audit[len(base.audit) :])
+        self.commits += 1
+
+
+class FakeRepository(Generic[R]):
+    """A dict-backed `Repository` of one record type."""
+
+    def __init__(
+        self, rows: dict[str, R], record_type: type, client_of: Callable[[R], str | None]
+    ) -> None:
+        self._rows = rows
+        self._time_field = TIME_FIELDS[record_type]
+        self._client_of = client_of
+        self._name = record_type.__name__
+
+    def _time(self, record: R) -> datetime | None:
+        return as_instant(getattr(record, self._time_field))
+
+    def add(self, record: R) -> R:
+        if record.id in self._rows:
+            raise ConflictError(f"a {self._name} with this id exists already")
+        self._rows[record.id] = record
+        return record
+
+    def get(self, record_id: str) -> R | None:
+        return self._rows.get(record_id)
+
+    def update(self, record: R) -> R:
+        if record.id not in self._rows:
+            raise NotFoundError(f"no {self._name} with this id")
+        self._rows[record.id] = record
+        return record
+
+    def delete(self, record_id: str) -> None:
+        if self._rows.pop(record_id, None) is None:
+            raise NotFoundError(f"no {self._name} with this id")
+
+    def _ordered(self, records: list[R]) -> list[R]:
+        return sorted(records, key=lambda r: self._time(r) or _EARLIEST)
+
+    def for_client(
+        self, client_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[R]:
+        out = []
+        for record in self._rows.values():
+            if self._client_of(record) != client_id:
+                continue
+            at = self._time(record)
+            if since is not None and (at is None or at < since):
+                continue
+            if until is not None and (at is None or at >= until):
+                continue
+            out.append(record)
+        return self._ordered(out)
+
+
+def _client_id(record: Any) -> str | None:
+    value = getattr(record, "client_id", None)
+    return value if isinstance(value, str) else None
+
+
+class FakeUserRepository(FakeRepository[User]):
+    def add(self, record: User) -> User:
+        if self.by_email(record.email) is not None:
+            raise ConflictError("a user with this e-mail address exists already")
+        return super().add(record)
+
+    def update(self, record: User) -> User:
+        other = self.by_email(record.email)
+        if other is not None and other.id != record.id:
+            raise ConflictError("a user with this e-mail address exists already")
+        return super().update(record)
+
+    def by_email(self, email: str) -> User | None:
+        wanted = email.strip().casefold()
+        for user in self._rows.values():
+            if user.email.strip().casefold() == wanted:
+                return user
+        return None
+
+    def in_clinic(self, clinic_id: str) -> list[User]:
+        return self._ordered([u for u in self._rows.values() if u.clinic_id == clinic_id])
+
+
+def _active(a: Assignment, at: datetime) -> bool:
+    return a.started_at <= at and (a.ended_at is None or a.ended_at > at)
+
+
+class FakeAssignmentRepository(FakeRepository[Assignment]):
+    def active_for_therapist(
+        self, therapist_id: str, at: datetime | None = None
+    ) -> list[Assignment]:
+        when = at or datetime.now(UTC)
+        return self._ordered(
+            [a for a in self._rows.values() if a.therapist_id == therapist_id and _active(a, when)]
+        )
+
+    def active_for_client(self, client_id: str, at: datetime | None = None) -> list[Assignment]:
+        when = at or datetime.now(UTC)
+        return self._ordered(
+            [a for a in self._rows.values() if a.client_id == client_id and _active(a, when)]
+        )
+
+
+class FakeAdministrationRepository(FakeRepository[Administration]):
+    """Administrations are immutable: corrections are new versions (``supersedes_id``)."""
+
+    def add(self, record: Administration) -> Administration:
+        if record.id in self._rows:
+            raise ConflictError("an Administration with this id exists already")
+        key = (record.client_id, record.instrument_id, record.completed_at, record.version)
+        if any(
+            (a.client_id, a.instrument_id, a.completed_at, a.version) == key
+            for a in self._rows.values()
+        ):
+            # the SQL adapter's unique key: the same submission stored twice (re-import, retry)
+            raise ConflictError("this administration has been stored already")
+        if record.supersedes_id is not None:
+            old = self._rows.get(record.supersedes_id)
+            if old is None:
+                raise NotFoundError("no Administration with this id to supersede")
+            if old.client_id != record.client_id or old.instrument_id != record.instrument_id:
+                raise ConflictError("a correction must keep the client and the instrument")
+            if any(a.supersedes_id == record.supersedes_id for a in self._rows.values()):
+                raise ConflictError("this administration has been superseded already")
+        self._rows[record.id] = record
+        return record
+
+    def update(self, record: Administration) -> Administration:
+        raise ConflictError("a submitted administration is immutable; add a corrected version")
+
+    def _superseded(self) -> set[str]:
+        return {a.supersedes_id for a in self._rows.values() if a.supersedes_id is not None}
+
+    def history(self, client_id: str, instrument_id: str) -> list[Administration]:
+        gone = self._superseded()
+        return self._ordered(
+            [
+                a
+                for a in self._rows.values()
+                if a.client_id == client_id
+                and a.instrument_id == instrument_id
+                and a.id not in gone
+            ]
+        )
+
+    def for_clients(
+        self, client_ids: Sequence[str], instrument_id: str | None = None
+    ) -> list[Administration]:
+        gone = self._superseded()
+        wanted = {c: i for i, c in enumerate(dict.fromkeys(client_ids))}
+        rows = [
+            a
+            for a in self._rows.values()
+            if a.client_id in wanted
+            and a.id not in gone
+            and (instrument_id is None or a.instrument_id == instrument_id)
+        ]
+        return sorted(rows, key=lambda a: (wanted[a.client_id], a.completed_at))
+
+
+class FakeAlertRepository(FakeRepository[Alert]):
+    def open_for_clients(self, client_ids: Sequence[str]) -> list[Alert]:
+        wanted = set(client_ids)
+        states = open_statuses()
+        return self._ordered(
+            [a for a in self._rows.values() if a.client_id in wanted and a.status in states]
+        )
+
+
+class FakeSharingRepository:
+    """Sharing choices keyed by (client, kind); a kind never chosen is absent."""
+
+    def __init__(self, rows: dict[tuple[str, EntryKind], SharingPreference]) -> None:
+        self._rows = rows
+
+    def for_client(self, client_id: str) -> list[SharingPreference]:
+        return [p for (c, _), p in sorted(self._rows.items()) if c == client_id]
+
+    def set(self, preference: SharingPreference) -> SharingPreference:
+        self._rows[(preference.client_id, EntryKind(preference.kind))] = preference
+        return preference
+
+
+class FakeAuditLog:
+    """Append-only audit trail inside the transaction (it commits or rolls back with it)."""
+
+    def __init__(self, events: list[AuditEvent], store: FakeStore) -> None:
+        self._events = events
+        self._store = store
+
+    def record(self, event: AuditEvent) -> None:
+        if self._store.fail_audit:
+            raise StorageError("the audit trail cannot be written")
+        self._events.append(event)
+
+    def for_client(self, client_id: str) -> list[AuditEvent]:
+        return [e for e in self._events if e.client_id == client_id]
+
+
+class FakeUnitOfWork:
+    """One transaction over in-memory copies of every table.
+
+    Use it as the SQL unit of work is used::
+
+        with uow_factory() as uow:
+            uow.journal.add(entry)
+            uow.commit()
+    """
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+        self._work = _State()
+        self._base = _State()
+        self.committed = False
+        t = self._work.tables
+        self.clinics: Repository[Clinic] = FakeRepository(t["clinics"], Clinic, lambda _: None)
+        self.users = FakeUserRepository(t["users"], User, lambda u: u.id)
+        self.assignments = FakeAssignmentRepository(t["assignments"], Assignment, _client_id)
+        self.episodes: Repository[Episode] = FakeRepository(t["episodes"], Episode, _client_id)
+        self.appointments: Repository[Appointment] = FakeRepository(
+            t["appointments"], Appointment, _client_id
+        )
+        self.administrations = FakeAdministrationRepository(
+            t["administrations"], Administration, _client_id
+        )
+        self.alerts = FakeAlertRepository(t["alerts"], Alert, _client_id)
+        self.goals: Repository[Goal] = FakeRepository(t["goals"], Goal, _client_id)
+        self.goal_steps: Repository[GoalStep] = FakeRepository(
+            t["goal_steps"], GoalStep, _client_id
+        )
+        self.goal_reviews: Repository[GoalReview] = FakeRepository(
+            t["goal_reviews"], GoalReview, _client_id
+        )
+        self.journal: Repository[JournalEntry] = FakeRepository(
+            t["journal"], JournalEntry, _client_id
+        )
+        self.reflections: Repository[SetbackReflection] = FakeRepository(
+            t["reflections"], SetbackReflection, _client_id
+        )
+        self.stressors: Repository[Stressor] = FakeRepository(t["stressors"], Stressor, _client_id)
+        self.self_care: Repository[SelfCareEntry] = FakeRepository(
+            t["self_care"], SelfCareEntry, _client_id
+        )
+        self.skill_practice: Repository[SkillPractice] = FakeRepository(
+            t["skill_practice"], SkillPractice, _client_id
+        )
+        self.thought_records: Repository[ThoughtRecord] = FakeRepository(
+            t["thought_records"], ThoughtRecord, _client_id
+        )
+        self.supporters: Repository[Supporter] = FakeRepository(
+            t["supporters"], Supporter, _client_id
+        )
+        self.support_contacts: Repository[SupportContact] = FakeRepository(
+            t["support_contacts"], SupportContact, _client_id
+        )
+        self.topics: Repository[SessionTopic] = FakeRepository(
+            t["topics"], SessionTopic, _client_id
+        )
+        self.sharing = FakeSharingRepository(self._work.sharing)
+        self.audit = FakeAuditLog(self._work.audit, store)
+        self._begin()
+
+    def _begin(self) -> None:
+        """Start a new transaction from the committed state."""
+        self._base = self._store.state.copy()
+        self._work.restore(self._base)
+
+    def __enter__(self) -> FakeUnitOfWork:
+        self._begin()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        self._store.apply(self._base, self._work)
+        self.committed = True
+        self._begin()
+
+    def rollback(self) -> None:
+        self._begin()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        snapshot = self._work.copy()
+        try:
+            yield
+        except BaseException:
+            self._work.restore(snapshot)
+            raise
+
+
+class FakeUnitOfWorkFactory:
+    """A `UnitOfWorkFactory` over one `FakeStore` (a new store when none is given)."""
+
+    def __init__(self, store: FakeStore | None = None) -> None:
+        self.store = store or FakeStore()
+
+    def __call__(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.store)

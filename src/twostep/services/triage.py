@@ -1,0 +1,377 @@
+"""Caseload triage: the therapist's clients ranked by who needs attention and why, risk first.
+
+Attention reasons, in order of priority (issue 4 §2; methods.md §4, §5, §6,
+§9, §12):
+
+====  =========================  ====================================================
+ 0    ``risk_urgent``            unresolved risk alert of level 2+ (urgent tier)
+ 1    ``risk``                   unresolved risk alert (same-day review tier)
+ 2    ``risk_not_assessed``      unresolved "risk item not answered" alert
+ 3    ``not_on_track``           ETR band red, confirmed at two administrations
+ 4    ``deterioration``          reliable deterioration vs intake (latest status)
+ 5    ``groundhog_day``          plateau + at least two process signs (§12)
+ 6    ``alliance_rupture``       rupture not (yet) repaired (SRS / WAI-SR)
+ 7    ``plateau``                plateau, stuck or partial (latest status)
+ 8    ``goal_review_overdue``    an open goal's review date has passed
+ 9    ``missed_sessions``        a session missed without notice in the last 4 weeks
+====  =========================  ====================================================
+
+Clients are ordered by their most urgent reason, then by how many reasons
+they have, then by name; clients without a reason follow, by name. Each
+reason carries a therapist-facing text naming the rule and the numbers.
+
+Scores are analysed with **one kernel call per instrument for the whole
+caseload** (each client's current episode is one segment), and the Groundhog
+Day rule runs once over all clients (`groundhog_day` is vectorised); nothing
+calls the kernel per client. If the kernel fails for an instrument, that
+instrument's reasons are left out (and logged); risk reasons come from the
+stored alerts and are always shown. Snoozed alerts whose time has not come are left
+out; acknowledged ones still count until resolved. The client's sharing
+choices apply to the process signs and goal reviews, as everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from twostep.analytics.explain import GROUNDHOG_SIGNS, groundhog_day
+from twostep.analytics.norms_model import NormsModel
+from twostep.analytics.scale import Scale
+from twostep.domain.ports import UnitOfWork, UnitOfWorkFactory
+from twostep.domain.records import Administration, Alert, AlertKind, AlertStatus, User
+from twostep.instruments.model import Purpose
+from twostep.instruments.registry import get_instrument
+from twostep.services.access import Actor, ClientAccess, Relation, caseload, sharing_for
+from twostep.services.alerts import effective_status
+from twostep.services.audit import AuditNote, audited
+from twostep.services.histories import CourseAnalysis, analyze_courses, current_course
+from twostep.services.process_signs import ProcessSigns, collect_signs
+from twostep.services.validation import utcnow
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PRIORITY", "AttentionReason", "Triage", "TriageEntry", "caseload_triage"]
+
+#: Attention reasons and their priority (lower = more urgent).
+PRIORITY: Mapping[str, int] = {
+    "risk_urgent": 0,
+    "risk": 1,
+    "risk_not_assessed": 2,
+    "not_on_track": 3,
+    "deterioration": 4,
+    "groundhog_day": 5,
+    "alliance_rupture": 6,
+    "plateau": 7,
+    "goal_review_overdue": 8,
+    "missed_sessions": 9,
+}
+
+_SIGN_TEXT = {
+    "engagement_low": "engagement-check mean >= 1.5",
+    "practice_down": "practice/journaling down >= 50% vs the previous 4 weeks",
+    "missed_sessions": ">= 2 missed or cancelled sessions in 4 weeks",
+    "same_focus": "same session focus at >= 3 consecutive sessions",
+    "goal_review_overdue": "goal review overdue",
+}
+
+
+@dataclass(frozen=True)
+class AttentionReason:
+    """One reason to look at a client, with its rule in words."""
+
+    code: str
+    priority: int
+    text: str
+    instrument_id: str | None = None
+    alert_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TriageEntry:
+    client_id: str
+    display_name: str
+    reasons: tuple[AttentionReason, ...]
+
+    @property
+    def top_priority(self) -> int | None:
+        return min((r.priority for r in self.reasons), default=None)
+
+
+@dataclass(frozen=True)
+class Triage:
+    generated_at: datetime
+    entries: tuple[TriageEntry, ...]
+
+    @property
+    def needing_attention(self) -> tuple[TriageEntry, ...]:
+        return tuple(e for e in self.entries if e.reasons)
+
+
+def caseload_triage(
+    uow_factory: UnitOfWorkFactory,
+    actor: Actor,
+    *,
+    now: datetime | None = None,
+    scales: Mapping[str, Scale] | None = None,
+    norms: Mapping[str, NormsModel] | None = None,
+) -> Triage:
+    """Rank the calling therapist's active caseload (see the module docstring)."""
+    at = now or utcnow()
+
+    def op(uow: UnitOfWork, note: AuditNote) -> Triage:
+        clients = caseload(uow, actor, at=at)
+        note.role = Relation.THERAPIST.value
+        reasons: dict[str, list[AttentionReason]] = {c.id: [] for c in clients}
+        ids = [c.id for c in clients]
+        _alert_reasons(uow, ids, at, reasons)
+        plateau_status = _score_reasons(uow, ids, reasons, scales, norms)
+        _process_reasons(uow, actor, clients, at, plateau_status, reasons)
+        entries = [
+            TriageEntry(c.id, c.display_name, tuple(sorted(reasons[c.id], key=_order)))
+            for c in clients
+        ]
+        entries.sort(key=_rank)
+        return Triage(at, tuple(entries))
+
+    return audited(uow_factory, actor, "read", "caseload", op)
+
+
+def _order(r: AttentionReason) -> tuple[int, str]:
+    return (r.priority, r.instrument_id or "")
+
+
+def _rank(e: TriageEntry) -> tuple[int, int, str, str]:
+    top = e.top_priority
+    return (
+        top if top is not None else len(PRIORITY),
+        -len(e.reasons),
+        e.display_name.casefold(),
+        e.client_id,
+    )
+
+
+def _ago(then: datetime, now: datetime) -> str:
+    days = (now - then).days
+    if days <= 0:
+        return "today"
+    return "1 day ago" if days == 1 else f"{days} days ago"
+
+
+def _alert_reasons(
+    uow: UnitOfWork, ids: list[str], at: datetime, reasons: dict[str, list[AttentionReason]]
+) -> None:
+    risk: dict[tuple[str, str], list[Alert]] = {}
+    for alert in uow.alerts.open_for_clients(ids):
+        status = effective_status(alert, at)
+        if status in (AlertStatus.SNOOZED, AlertStatus.RESOLVED) or alert.client_id not in reasons:
+            continue
+        if alert.kind is AlertKind.RISK:
+            code = "risk_urgent" if alert.level >= 2 else "risk"
+        elif alert.kind is AlertKind.RISK_NOT_ASSESSED:
+            code = "risk_not_assessed"
+        else:
+            continue  # signal alerts are shown through the live labels below
+        risk.setdefault((alert.client_id, code), []).append(alert)
+    for (cid, code), alerts in risk.items():
+        alerts.sort(key=lambda a: a.created_at, reverse=True)
+        latest = alerts[0]
+        inst = str(latest.parameters.get("instrument", ""))
+        name = get_instrument(inst).short_name if inst else "questionnaire"
+        unack = sum(1 for a in alerts if effective_status(a, at) is AlertStatus.OPEN)
+        many = f" ({len(alerts)} unresolved)" if len(alerts) > 1 else ""
+        if code == "risk_not_assessed":
+            text = (
+                f"{name}: risk item not answered {_ago(latest.created_at, at)}{many} - "
+                "not assessed, never 'no risk'; ask directly (methods.md §9)"
+            )
+        else:
+            tier = str(latest.parameters.get("tier", "")) or f"level {latest.level}"
+            text = (
+                f"{name}: risk item above 0 {_ago(latest.created_at, at)}{many} - {tier}; "
+                f"{unack} not yet acknowledged (methods.md §9)"
+            )
+        reasons[cid].append(
+            AttentionReason(code, PRIORITY[code], text, inst or None, tuple(a.id for a in alerts))
+        )
+
+
+def _score_reasons(
+    uow: UnitOfWork,
+    ids: list[str],
+    reasons: dict[str, list[AttentionReason]],
+    scales: Mapping[str, Scale] | None,
+    norms: Mapping[str, NormsModel] | None,
+) -> dict[str, str]:
+    """Reasons from the latest labels; returns each client's plateau status (for Groundhog Day)."""
+    grouped: dict[str, dict[str, list[Administration]]] = {}
+    for a in uow.administrations.for_clients(ids):
+        grouped.setdefault(a.instrument_id, {}).setdefault(a.client_id, []).append(a)
+    plateau: dict[str, str] = {}
+    for iid, by_client in sorted(grouped.items()):
+        courses = [current_course(cid, hist) for cid, hist in by_client.items()]
+        try:
+            result = analyze_courses(iid, courses, scales=scales, norms=norms)
+        except Exception as exc:  # risk reasons come from alerts and must always be shown
+            log.error("triage: kernel failed for %s (%s)", iid, type(exc).__name__)
+            continue
+        if result.analysis is not None:
+            _label_reasons(result, reasons, plateau)
+    return plateau
+
+
+def _label_reasons(
+    result: CourseAnalysis, reasons: dict[str, list[AttentionReason]], plateau: dict[str, str]
+) -> None:
+    analysis = result.analysis
+    assert analysis is not None
+    scale = result.scale
+    assert scale is not None
+    name, iid = scale.name, result.instrument.id
+    table = analysis.clients
+    status = table.labels("status")
+    band = table.labels("etr_band")
+    baseline, final = table["baseline"], table["final"]
+    unrepaired = np.zeros(len(result.courses), dtype=bool)
+    escalated = np.zeros(len(result.courses), dtype=bool)
+    if analysis.ruptures is not None and len(analysis.ruptures):
+        rup = analysis.ruptures
+        open_ = ~np.asarray(rup["repaired"], dtype=bool)
+        prov = np.asarray(rup["provisional"], dtype=bool)
+        seg = np.asarray(rup["client_id"], dtype=np.int64)
+        unrepaired[seg[open_]] = True
+        escalated[seg[open_ & ~prov]] = True
+    if result.instrument.purpose is not Purpose.OUTCOME:
+        # alliance measures speak through their rupture rule, not outcome labels
+        status = np.full(status.shape, "", dtype=status.dtype)
+        band = np.full(band.shape, "", dtype=band.dtype)
+    # only the handful of flagged clients are turned into texts
+    flagged = np.flatnonzero(
+        (band == "red_confirmed")
+        | (status == "deteriorated")
+        | np.isin(status, ("plateau_stuck", "plateau_partial"))
+        | unrepaired
+    )
+    rc = scale.rc.threshold
+    for k in flagged.tolist():
+        cid = result.courses[k].client_id
+        out = reasons[cid]
+        b, f = float(baseline[k]), float(final[k])
+        if band[k] == "red_confirmed":
+            out.append(
+                AttentionReason(
+                    "not_on_track",
+                    PRIORITY["not_on_track"],
+                    f"{name}: not on track at two administrations in a row (ETR band red "
+                    f"confirmed; latest {f:g}, intake {b:g}; methods.md §4)",
+                    iid,
+                )
+            )
+        if status[k] == "deteriorated":
+            out.append(
+                AttentionReason(
+                    "deterioration",
+                    PRIORITY["deterioration"],
+                    f"{name}: reliable deterioration vs intake ({b:g} -> {f:g}; "
+                    f"{scale.rc_label}; methods.md §1, §11)",
+                    iid,
+                )
+            )
+        if status[k] in ("plateau_stuck", "plateau_partial"):
+            kind = "no reliable improvement" if status[k] == "plateau_stuck" else "some gains"
+            out.append(
+                AttentionReason(
+                    "plateau",
+                    PRIORITY["plateau"],
+                    f"{name}: plateau ({kind}; latest {f:g}, intake {b:g}, "
+                    f"changes within RC {rc:g} over the last "
+                    f"{analysis.params.trajectory.plateau_window} administrations; methods.md §5.2)",
+                    iid,
+                )
+            )
+            plateau.setdefault(cid, str(status[k]))
+        if unrepaired[k]:
+            what = (
+                "unrepaired after the repair window: consider supervision"
+                if escalated[k]
+                else "awaiting repair"
+            )
+            out.append(
+                AttentionReason(
+                    "alliance_rupture",
+                    PRIORITY["alliance_rupture"],
+                    f"{name}: alliance rupture {what} (methods.md §6.4)",
+                    iid,
+                )
+            )
+
+
+def _process_reasons(
+    uow: UnitOfWork,
+    actor: Actor,
+    clients: list[User],
+    at: datetime,
+    plateau: dict[str, str],
+    reasons: dict[str, list[AttentionReason]],
+) -> None:
+    signs: list[ProcessSigns] = []
+    for c in clients:
+        access = ClientAccess(actor, c, Relation.THERAPIST, sharing_for(uow, c.id))
+        signs.append(collect_signs(uow, access, at))
+    if not clients:
+        return
+
+    def col(values: list[float | None]) -> npt.NDArray[np.float64]:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    gd = groundhog_day(
+        [plateau.get(c.id, "unchanged") for c in clients],
+        engagement_mean=col([s.engagement_mean for s in signs]),
+        practice_recent=col([s.practice_recent for s in signs]),
+        practice_before=col([s.practice_before for s in signs]),
+        missed_in_window=col([float(s.missed_in_window) for s in signs]),
+        same_focus_run=col([float(s.same_focus_run) for s in signs]),
+        goal_review_overdue=col(
+            [None if s.goal_review_overdue is None else float(s.goal_review_overdue) for s in signs]
+        ),
+    )
+    for i, (c, s) in enumerate(zip(clients, signs, strict=True)):
+        out = reasons[c.id]
+        if bool(gd.raised[i]):
+            held = [_SIGN_TEXT[n] for n in gd.signs_held(i) if n in GROUNDHOG_SIGNS]
+            out.append(
+                AttentionReason(
+                    "groundhog_day",
+                    PRIORITY["groundhog_day"],
+                    f"Groundhog Day: {plateau[c.id].replace('_', ' ')} with "
+                    + "; ".join(held)
+                    + " (twostep rule, methods.md §12)",
+                )
+            )
+        if s.goal_review_overdue:
+            out.append(
+                AttentionReason(
+                    "goal_review_overdue",
+                    PRIORITY["goal_review_overdue"],
+                    "goal review overdue"
+                    + (
+                        f" (last review {s.days_since_goal_review} days ago)"
+                        if s.days_since_goal_review is not None
+                        else " (never reviewed)"
+                    ),
+                )
+            )
+        if s.missed_no_notice > 0:
+            n = s.missed_no_notice
+            out.append(
+                AttentionReason(
+                    "missed_sessions",
+                    PRIORITY["missed_sessions"],
+                    f"missed {n} session{'s' if n > 1 else ''} without notice in the last 4 weeks",
+                )
+            )

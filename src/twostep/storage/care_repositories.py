@@ -1,0 +1,218 @@
+"""Repositories with queries of their own: users, assignments, administrations, alerts, sharing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+
+from twostep.domain.ports import iter_chunks, open_statuses
+from twostep.domain.records import (
+    Administration,
+    Alert,
+    Assignment,
+    EntryKind,
+    Role,
+    SharingPreference,
+    User,
+)
+from twostep.errors import ConflictError, NotFoundError
+from twostep.storage import mapping as m
+from twostep.storage import tables as t
+from twostep.storage.repositories import CHUNK, Executor, SqlRepository
+
+__all__ = [
+    "SqlAdministrationRepository",
+    "SqlAlertRepository",
+    "SqlAssignmentRepository",
+    "SqlSharingRepository",
+    "SqlUserRepository",
+]
+
+
+def email_key(email: str) -> str:
+    """The form in which e-mail addresses are compared (one account per address)."""
+    return email.strip().casefold()
+
+
+class SqlUserRepository(SqlRepository[User]):
+    """Users with their roles (``user_roles``); a user's ``for_client`` is the user."""
+
+    def __init__(self, db: Executor) -> None:
+        super().__init__(db, m.USER, client_column="id")
+
+    def _row(self, record: User) -> dict[str, object]:
+        row = super()._row(record)
+        row["email_key"] = email_key(record.email)
+        return row
+
+    def _roles_rows(self, record: User) -> list[dict[str, Any]]:
+        return [{"user_id": record.id, "role": Role(x).value} for x in sorted(record.roles)]
+
+    def add(self, record: User) -> User:
+        super().add(record)
+        if record.roles:
+            self._db.write(sa.insert(t.user_roles), self._roles_rows(record))
+        return record
+
+    def add_many(self, records: Sequence[User]) -> int:
+        n = super().add_many(records)
+        roles = [row for x in records for row in self._roles_rows(x)]
+        if roles:
+            self._db.write(sa.insert(t.user_roles), roles)
+        return n
+
+    def update(self, record: User) -> User:
+        super().update(record)
+        self._db.write(sa.delete(t.user_roles).where(t.user_roles.c.user_id == record.id))
+        if record.roles:
+            self._db.write(sa.insert(t.user_roles), self._roles_rows(record))
+        return record
+
+    def _all(self, stmt: sa.Select[Any]) -> list[User]:
+        rows = self._db.read(stmt)
+        roles: dict[str, set[Role]] = {}
+        for chunk in iter_chunks([row["id"] for row in rows], CHUNK):
+            q = sa.select(t.user_roles).where(t.user_roles.c.user_id.in_(chunk))
+            for x in self._db.read(q):
+                roles.setdefault(x["user_id"], set()).add(Role(x["role"]))
+        return [
+            self._mapper.from_row(row, roles=frozenset(roles.get(row["id"], ()))) for row in rows
+        ]
+
+    def by_email(self, email: str) -> User | None:
+        found = self._all(self._select().where(t.users.c.email_key == email_key(email)))
+        return found[0] if found else None
+
+    def in_clinic(self, clinic_id: str) -> list[User]:
+        return self._all(self._ordered(self._select().where(t.users.c.clinic_id == clinic_id)))
+
+    def set_password_hash(self, user_id: str, password_hash: str | None) -> None:
+        """Store (or clear) the user's password hash; it is never part of `User`."""
+        stmt = sa.update(t.users).where(t.users.c.id == user_id)
+        if self._db.write(stmt.values(password_hash=password_hash)) == 0:
+            raise NotFoundError("no User with this id")
+
+    def password_hash(self, user_id: str) -> str | None:
+        """The stored password hash (None when none is set or the user does not exist)."""
+        rows = self._db.read(sa.select(t.users.c.password_hash).where(t.users.c.id == user_id))
+        return rows[0]["password_hash"] if rows else None
+
+
+def _active_at(at: datetime | None) -> list[sa.ColumnElement[bool]]:
+    when = at or datetime.now(UTC)
+    c = t.assignments.c
+    return [c.started_at <= when, sa.or_(c.ended_at.is_(None), c.ended_at > when)]
+
+
+class SqlAssignmentRepository(SqlRepository[Assignment]):
+    def __init__(self, db: Executor) -> None:
+        super().__init__(db, m.ASSIGNMENT)
+
+    def active_for_therapist(
+        self, therapist_id: str, at: datetime | None = None
+    ) -> list[Assignment]:
+        c = t.assignments.c
+        stmt = self._select().where(c.therapist_id == therapist_id, *_active_at(at))
+        return self._all(self._ordered(stmt))
+
+    def active_for_client(self, client_id: str, at: datetime | None = None) -> list[Assignment]:
+        c = t.assignments.c
+        stmt = self._select().where(c.client_id == client_id, *_active_at(at))
+        return self._all(self._ordered(stmt))
+
+
+_successor = t.administrations.alias("successor")
+#: Not superseded by a later version.
+_CURRENT = ~sa.exists().where(_successor.c.supersedes_id == t.administrations.c.id)
+
+
+class SqlAdministrationRepository(SqlRepository[Administration]):
+    """Submitted questionnaires: immutable; a correction is a new version (``supersedes_id``)."""
+
+    def __init__(self, db: Executor) -> None:
+        super().__init__(db, m.ADMINISTRATION)
+
+    def add(self, record: Administration) -> Administration:
+        if record.supersedes_id is not None:
+            old = self.get(record.supersedes_id)
+            if old is None:
+                raise NotFoundError("no Administration with this id to supersede")
+            if old.client_id != record.client_id or old.instrument_id != record.instrument_id:
+                raise ConflictError("a correction must keep the client and the instrument")
+            if record.version != old.version + 1:
+                raise ConflictError(
+                    f"a correction of version {old.version} must be version {old.version + 1}"
+                )
+        # the unique supersedes_id refuses a second correction of the same version, even
+        # when two are submitted at once
+        return super().add(record)
+
+    def update(self, record: Administration) -> Administration:
+        raise ConflictError("a submitted administration is immutable; add a corrected version")
+
+    def delete(self, record_id: str) -> None:
+        raise ConflictError("a submitted administration is part of the clinical record")
+
+    def history(self, client_id: str, instrument_id: str) -> list[Administration]:
+        c = t.administrations.c
+        stmt = self._select().where(
+            c.client_id == client_id, c.instrument_id == instrument_id, _CURRENT
+        )
+        return self._all(self._ordered(stmt))
+
+    def for_clients(
+        self, client_ids: Sequence[str], instrument_id: str | None = None
+    ) -> list[Administration]:
+        """Current administrations, in the order of ``client_ids``, then by completion time."""
+        c = t.administrations.c
+        where = [_CURRENT]
+        if instrument_id is not None:
+            where.append(c.instrument_id == instrument_id)
+        rows = self._for_many(c.client_id, client_ids, *where)
+        order = {client: i for i, client in enumerate(dict.fromkeys(client_ids))}
+        return sorted(rows, key=lambda a: (order[a.client_id], a.completed_at, a.id))
+
+
+class SqlAlertRepository(SqlRepository[Alert]):
+    def __init__(self, db: Executor) -> None:
+        super().__init__(db, m.ALERT)
+
+    def open_for_clients(self, client_ids: Sequence[str]) -> list[Alert]:
+        """Alerts not resolved (open, acknowledged, snoozed), oldest first."""
+        c = t.alerts.c
+        states = [s.value for s in open_statuses()]
+        rows = self._for_many(c.client_id, client_ids, c.status.in_(states))
+        return sorted(rows, key=lambda a: (a.created_at, a.id))
+
+
+class SqlSharingRepository:
+    """The client's sharing choices; a kind never chosen is absent (defaults apply)."""
+
+    def __init__(self, db: Executor, dialect_name: str) -> None:
+        self._db = db
+        self._dialect = dialect_name
+
+    def _load(self, row: RowMapping) -> SharingPreference:
+        return m.SHARING.from_row(row)
+
+    def for_client(self, client_id: str) -> list[SharingPreference]:
+        table = t.sharing_preferences
+        rows = self._db.read(sa.select(table).where(table.c.client_id == client_id))
+        return sorted((self._load(x) for x in rows), key=lambda p: EntryKind(p.kind).value)
+
+    def set(self, preference: SharingPreference) -> SharingPreference:
+        """Insert or replace the choice for (client, kind)."""
+        row = m.SHARING.to_row(preference)
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        stmt = dialect.insert(t.sharing_preferences).values(row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["client_id", "kind"],
+            set_={"shared": stmt.excluded.shared, "updated_at": stmt.excluded.updated_at},
+        )
+        self._db.write(stmt)
+        return preference

@@ -1,0 +1,143 @@
+"""Engines for SQLite (default) and PostgreSQL, configured for clinical records.
+
+SQLite (reliability-security.md §3.3): every connection runs with
+``journal_mode=WAL`` (readers never block the writer), ``synchronous=FULL``
+(a commit survives power loss), ``foreign_keys=ON`` and
+``busy_timeout=5000``; and transactions start with ``BEGIN IMMEDIATE``, so a
+second writer waits for the first instead of failing with "database is
+locked" when it upgrades from reading to writing. Pure readers may ask for a
+deferred ``BEGIN`` with the execution option ``twostep_read_only=True``.
+
+PostgreSQL: psycopg 3 (``postgresql://`` is rewritten to
+``postgresql+psycopg://``), ``pool_pre_ping`` so that a restarted server does
+not surface as an error, and the session time zone set to UTC.
+
+An in-memory SQLite database disappears with its connection, so it is refused
+unless the caller passes ``poolclass=StaticPool`` (tests), which keeps one
+connection for the engine's lifetime (stack-notes.md A.2, pitfall 1).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import Pool, StaticPool
+
+from twostep.config import Settings
+from twostep.errors import ConfigurationError
+from twostep.storage.encryption import KeyRing, attach_keyring
+
+__all__ = ["SQLITE_PRAGMAS", "engine_from_settings", "make_engine", "normalise_url"]
+
+#: Applied to every new SQLite connection, in this order.
+SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
+    ("journal_mode", "WAL"),
+    ("synchronous", "FULL"),
+    ("foreign_keys", "ON"),
+    ("busy_timeout", "5000"),
+)
+
+#: Execution option: start SQLite transactions with a deferred BEGIN (read-only work).
+READ_ONLY_OPTION = "twostep_read_only"
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse ``url``; choose psycopg 3 for PostgreSQL (``postgresql://``, ``postgres://``)."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigurationError(f"not a database URL: {exc}") from None
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise ConfigurationError(
+            f"unsupported database {parsed.drivername!r}: use sqlite:///FILE or postgresql://..."
+        )
+    return parsed
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def make_engine(
+    url: str | URL,
+    *,
+    keyring: KeyRing | None = None,
+    poolclass: type[Pool] | None = None,
+    echo: bool = False,
+) -> Engine:
+    """An engine for twostep's records database.
+
+    ``keyring`` encrypts and decrypts the free-text columns (without one,
+    reading or writing them raises `StorageError`; migrations need none).
+    The parent folder of a SQLite file is created (mode 0700) if missing.
+    """
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(parsed, poolclass=poolclass, echo=echo)
+    else:
+        engine = sa.create_engine(
+            parsed,
+            pool_pre_ping=True,
+            echo=echo,
+            connect_args={"options": "-c timezone=UTC"},
+            **({"poolclass": poolclass} if poolclass is not None else {}),
+        )
+    if keyring is not None:
+        attach_keyring(engine, keyring)
+    return engine
+
+
+def engine_from_settings(settings: Settings) -> Engine:
+    """The engine of ``settings.database_url`` with the key ring from the settings."""
+    return make_engine(settings.database_url, keyring=KeyRing.from_settings(settings))
+
+
+def _sqlite_engine(url: URL, *, poolclass: type[Pool] | None, echo: bool) -> Engine:
+    memory = _is_memory(url)
+    if memory and poolclass is not StaticPool:
+        raise ConfigurationError(
+            "an in-memory SQLite database is lost between connections; use a file "
+            "(sqlite:///path/to/twostep.db), or poolclass=StaticPool in tests"
+        )
+    if not memory and url.database is not None and not url.query.get("uri"):
+        _create_private_file(Path(url.database).expanduser())
+    kwargs: dict[str, object] = {
+        "connect_args": {"check_same_thread": False, "timeout": 5.0},
+        "echo": echo,
+    }
+    if poolclass is not None:
+        kwargs["poolclass"] = poolclass
+    engine = sa.create_engine(url, **kwargs)
+    sa.event.listen(engine, "connect", _sqlite_on_connect)
+    sa.event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite gives its WAL the same mode)."""
+    if path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _sqlite_on_connect(dbapi_connection: object, _record: object) -> None:
+    # Take over transaction control from the sqlite3 module (which would
+    # otherwise BEGIN lazily, and only before DML), then set the pragmas.
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    try:
+        for name, value in SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {name}={value}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: sa.Connection) -> None:
+    mode = "" if conn.get_execution_options().get(READ_ONLY_OPTION) else " IMMEDIATE"
+    conn.exec_driver_sql(f"BEGIN{mode}")

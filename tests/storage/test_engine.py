@@ -1,0 +1,200 @@
+"""Engines: SQLite durability settings in effect, writers queue, errors come out translated."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import StaticPool
+
+from twostep.config import Settings
+from twostep.domain import records as r
+from twostep.errors import ConfigurationError, ConflictError, StorageError, ValidationError
+from twostep.storage import SqlUnitOfWorkFactory, engine_from_settings, make_engine
+from twostep.storage import tables as t
+from twostep.storage.engine import normalise_url
+from twostep.storage.failures import translate
+
+from .conftest import World, at
+
+
+def test_sqlite_pragmas_are_in_effect(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    with engine.connect() as conn:
+        values = {
+            name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    engine.dispose()
+    assert values == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "foreign_keys": 1,
+        "busy_timeout": 5000,
+    }
+
+
+def test_sqlite_transactions_begin_immediate(tmp_path: Path) -> None:
+    statements: list[str] = []
+    engine = make_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+        conn.commit()
+    with engine.connect() as conn:
+        conn.execution_options(twostep_read_only=True).exec_driver_sql("SELECT 2")
+    engine.dispose()
+    assert statements == ["BEGIN IMMEDIATE", "SELECT 1", "BEGIN", "SELECT 2"]
+
+
+def test_two_writers_at_once_both_succeed(engine: sa.Engine, world: World) -> None:
+    """The second writer waits for the first (busy timeout) instead of failing."""
+    uow_factory = SqlUnitOfWorkFactory(engine)
+    inside = threading.Event()
+    results: list[str] = []
+
+    def slow() -> None:
+        with uow_factory() as uow:
+            uow.journal.add(r.JournalEntry(r.new_id(), world.client_id, at(1), 1))
+            inside.set()
+            time.sleep(0.3)  # hold the write lock
+            uow.commit()
+        results.append("slow")
+
+    def fast() -> None:
+        inside.wait(5)
+        with uow_factory() as uow:
+            # read first, then write: a deferred transaction would fail here on SQLite
+            uow.journal.for_client(world.client_id)
+            uow.journal.add(r.JournalEntry(r.new_id(), world.client_id, at(2), 2))
+            uow.commit()
+        results.append("fast")
+
+    threads = [threading.Thread(target=slow), threading.Thread(target=fast)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(results) == ["fast", "slow"]
+    with uow_factory() as uow:
+        assert len(uow.journal.for_client(world.client_id)) == 2
+
+
+def test_in_memory_sqlite_needs_a_static_pool() -> None:
+    for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file.db?mode=memory"):
+        with pytest.raises(ConfigurationError, match="in-memory"):
+            make_engine(url)
+    engine = make_engine("sqlite://", poolclass=StaticPool)
+    t.metadata.create_all(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM clinics").scalar() == 0
+    engine.dispose()
+
+
+def test_urls() -> None:
+    assert normalise_url("postgresql://u:p@h/db").drivername == "postgresql+psycopg"
+    assert normalise_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert normalise_url("sqlite:///x.db").drivername == "sqlite"
+    with pytest.raises(ConfigurationError, match="unsupported"):
+        normalise_url("mysql://u@h/db")
+    with pytest.raises(ConfigurationError):
+        normalise_url("not a url")
+
+
+def test_engine_from_settings(tmp_path: Path) -> None:
+    engine = engine_from_settings(Settings(database_url=f"sqlite:///{tmp_path / 'sub' / 's.db'}"))
+    try:
+        t.metadata.create_all(engine)
+        assert (tmp_path / "sub" / "s.db").exists()
+        assert oct((tmp_path / "sub").stat().st_mode & 0o777) == "0o700"
+    finally:
+        engine.dispose()
+
+
+def test_a_locked_database_is_a_storage_error(tmp_path: Path, keyring: object) -> None:
+    path = tmp_path / "locked.db"
+    engine = make_engine(f"sqlite:///{path}")
+    t.metadata.create_all(engine)
+
+    @sa.event.listens_for(engine, "connect")
+    def short_wait(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=50")
+
+    engine.dispose()  # reconnect with the short busy timeout
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with SqlUnitOfWorkFactory(engine)() as uow, pytest.raises(StorageError, match="busy"):
+            uow.clinics.add(r.Clinic(r.new_id(), "c", "", ""))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        engine.dispose()
+
+
+def test_a_read_only_database_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    engine = make_engine(f"sqlite:///{path}")
+    t.metadata.create_all(engine)
+    engine.dispose()
+    ro = make_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with SqlUnitOfWorkFactory(ro, read_only=True)() as uow:
+            assert uow.clinics.get("x") is None  # reads work
+            with pytest.raises(StorageError, match="read-only"):
+                uow.clinics.add(r.Clinic(r.new_id(), "c", "", ""))
+    finally:
+        ro.dispose()
+
+
+def test_a_missing_schema_is_a_storage_error(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        with (
+            SqlUnitOfWorkFactory(engine)() as uow,
+            pytest.raises(StorageError, match="no such table"),
+        ):
+            uow.clinics.get("x")
+    finally:
+        engine.dispose()
+
+
+def _sqlite_error(cls: type[sqlite3.Error], name: str, message: str) -> sqlite3.Error:
+    exc = cls(message)
+    exc.sqlite_errorname = name
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "text"),
+    [
+        (_sqlite_error(sqlite3.OperationalError, "SQLITE_BUSY", "database is locked"), StorageError, "busy"),
+        (_sqlite_error(sqlite3.OperationalError, "SQLITE_FULL", "database or disk is full"), StorageError, "disk is full"),
+        (_sqlite_error(sqlite3.OperationalError, "SQLITE_READONLY", "attempt to write"), StorageError, "read-only"),
+        (_sqlite_error(sqlite3.OperationalError, "SQLITE_IOERR_WRITE", "disk I/O error"), StorageError, "cannot be used"),
+        (_sqlite_error(sqlite3.IntegrityError, "SQLITE_CONSTRAINT_UNIQUE", "UNIQUE constraint failed: t.c"), ConflictError, "duplicate"),
+        (_sqlite_error(sqlite3.IntegrityError, "SQLITE_CONSTRAINT_CHECK", "CHECK constraint failed: ck_x"), ValidationError, "ck_x"),
+        (sa.exc.TimeoutError("pool"), StorageError, "connection"),
+    ],
+)  # fmt: skip
+def test_translation(error: BaseException, expected: type[Exception], text: str) -> None:
+    got = translate(error)
+    assert type(got) is expected
+    assert text in str(got)
+
+
+def test_postgres_disk_full_and_serialisation_are_storage_errors() -> None:
+    class Full(psycopg.errors.DiskFull):
+        pass
+
+    assert isinstance(translate(psycopg.errors.DiskFull("no space")), StorageError)
+    assert "out of resources" in str(translate(Full("x")))
+    assert "try again" in str(translate(psycopg.errors.SerializationFailure("x")))
+    assert "read-only" in str(translate(psycopg.errors.ReadOnlySqlTransaction("x")))
+    assert isinstance(translate(psycopg.errors.UniqueViolation("x")), ConflictError)
+    assert isinstance(translate(psycopg.errors.CheckViolation("x")), ValidationError)
