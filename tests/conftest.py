@@ -191,7 +191,10 @@ def postgres_server() -> Iterator[PostgresServer]:
         return
     bin_dir = find_pg_bin()
     if bin_dir is None:
-        pytest.skip(f"PostgreSQL is not installed (no initdb) and {PG_URL_ENV} is not set")
+        reason = f"PostgreSQL is not installed (no initdb) and {PG_URL_ENV} is not set"
+        if os.environ.get("TWOSTEP_REQUIRE_POSTGRES"):  # CI: a missing server is a failure
+            pytest.fail(reason)
+        pytest.skip(reason)
     cluster = _Cluster(bin_dir)
     try:
         server = cluster.start()

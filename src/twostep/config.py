@@ -43,6 +43,34 @@ class Settings(BaseSettings):
         ge=0,
         description="Most per-client charts in an HTML report; clients needing attention first.",
     )
+    host: str = Field(default="127.0.0.1", description="Address `twostep serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `twostep serve` listens on.")
+    session_idle_minutes_staff: int = Field(
+        default=15,
+        ge=1,
+        description="Therapists, admins and researchers are signed out after this idle time.",
+    )
+    session_idle_minutes_client: int = Field(
+        default=30, ge=1, description="Clients are signed out after this idle time."
+    )
+    session_absolute_hours: int = Field(
+        default=12, ge=1, description="Every session ends this long after sign-in, active or not."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins per account within 15 minutes before a pause."
+    )
+    login_max_failures_network: int = Field(
+        default=50,
+        ge=1,
+        description="Failed sign-ins from one network within 15 minutes before a pause.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (413 above it)."
+    )
+    norms_paths: list[Path] = Field(
+        default_factory=list,
+        description="Fitted expected-response norms files (twostep norms fit) the app uses.",
+    )
     environment: Environment = Field(
         default="development",
         description="development, test or production. Production refuses to start without "
@@ -59,6 +87,14 @@ class Settings(BaseSettings):
         "(32-byte AES-256 keys; the first is used for new writes, the others only to read "
         "older values until `twostep keys rotate`). Without it a fixed development key is "
         "used, which production refuses.",
+    )
+    pseudonymisation_key: SecretStr | None = Field(
+        default=None,
+        description="Secret key of pseudonymised exports for researchers (HMAC-SHA256 of "
+        "client and therapist ids; reliability-security.md AZ-09): at least 32 bytes, e.g. "
+        "the base64 text of 32 random bytes. Keep it as secret as the encryption keys: with it, "
+        "pseudonyms can be linked back to ids. The same key gives the same pseudonyms in every "
+        "export, so exports can be joined; a new key breaks that link.",
     )
 
 
@@ -94,6 +130,23 @@ def encryption_key_entries(settings: Settings) -> list[tuple[str, bytes]]:
             raise ConfigurationError(f"{where}: key id {kid!r} appears twice")
         entries.append((kid, key))
     return entries
+
+
+def pseudonymisation_key_bytes(settings: Settings) -> bytes | None:
+    """The pseudonymisation key as bytes (its UTF-8 text), or None when not configured.
+
+    Raises `ConfigurationError` (never showing the key) when it is shorter than 32 bytes.
+    """
+    if settings.pseudonymisation_key is None:
+        return None
+    key = settings.pseudonymisation_key.get_secret_value().strip().encode("utf-8")
+    if not key:
+        return None
+    if len(key) < 32:
+        raise ConfigurationError(
+            f"TWOSTEP_PSEUDONYMISATION_KEY must have at least 32 bytes (it has {len(key)})"
+        )
+    return key
 
 
 def require_production_ready(settings: Settings) -> None:

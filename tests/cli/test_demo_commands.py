@@ -172,29 +172,37 @@ def test_norms_fit_missing_input(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_creates_report_norms_and_tables(tmp_path: Path) -> None:
+def test_demo_creates_clinic_database_norms_and_report(tmp_path: Path) -> None:
+    import sqlite3
+
     folder = tmp_path / "demo"
-    res = invoke("demo", "--clients", "20", "--out", folder)
+    res = invoke("demo", "--out", folder)
     assert res.exit_code == 0, res.stderr
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "analysis", "caseload-scores.csv", "norms-gad7.json", "norms-phq9.json", "service-history.csv"
-    ]  # fmt: skip
+    names = {p.name for p in folder.iterdir()}
+    assert {"analysis", "clinic-scores.csv", "norms-gad7.json", "norms-phq9.json",
+            "service-history.csv", "twostep.db"} <= names  # fmt: skip
     analysis = folder / "analysis"
     assert sorted(p.name for p in analysis.iterdir()) == [
         "clients.csv", "report.html", "sessions.csv", "sudden_gains.csv", "sudden_losses.csv"
     ]  # fmt: skip
     clients = read_rows(analysis / "clients.csv")
-    assert len(clients) == 40  # 20 clients x (PHQ-9, GAD-7)
     assert {r["instrument"] for r in clients} == {"phq9", "gad7"}
     assert read_norms(folder / "norms-phq9.json").instrument_id == "phq9"
     assert read_norms(folder / "norms-gad7.json").instrument_id == "gad7"
     html = (analysis / "report.html").read_text(encoding="utf-8")
     assert "NHS Talking Therapies outcomes" in html
     assert "Against fitted norms" in html
-    assert "report.html" in " ".join(res.stderr.split())
-
-
-def test_demo_needs_at_least_ten_clients(tmp_path: Path) -> None:
-    res = invoke("demo", "--clients", "5", "--out", tmp_path / "demo")
-    assert res.exit_code == 2
-    assert not (tmp_path / "demo").exists()
+    with sqlite3.connect(folder / "twostep.db") as db:
+        n_admins = db.execute("select count(*) from administrations").fetchone()[0]
+        n_users = db.execute("select count(*) from users").fetchone()[0]
+        n_audit = db.execute("select count(*) from audit_log").fetchone()[0]
+    assert n_admins > 100
+    assert n_users >= 10
+    assert n_audit > 0
+    out = " ".join(res.stderr.split()) + " ".join(res.stdout.split())
+    assert "report.html" in out
+    # running it again replaces the demo instead of failing or duplicating it
+    again = invoke("demo", "--out", folder)
+    assert again.exit_code == 0, again.stderr
+    with sqlite3.connect(folder / "twostep.db") as db:
+        assert db.execute("select count(*) from administrations").fetchone()[0] == n_admins

@@ -365,7 +365,6 @@ def test_invalid_dates(tmp_path: Path, cell: str) -> None:
         ("2025-03-04T23:30:00-05:00", "2025-03-04"),
         ("2025-03-04T10:00:00+02:00", "2025-03-04"),
         ("2025-03-04T10:00Z", "2025-03-04"),
-        ("2025-03-04 10:00", "2025-03-04"),
         ("2024-02-29", "2024-02-29"),
     ],
 )
@@ -374,6 +373,22 @@ def test_date_time_with_offset_uses_its_date_part(tmp_path: Path, cell: str, day
     table = read_long(path)
     assert table.date is not None
     assert table.date.tolist() == [np.datetime64(day)]
+
+
+def test_date_time_keeps_its_instant_in_utc(tmp_path: Path) -> None:
+    path = write(tmp_path, "client_id,date,score\nA,2025-03-04T23:30:00-05:00,5\nA,2025-03-11,6\n")
+    table = read_long(path)
+    assert table.instant is not None
+    assert str(table.instant[0]) == "2025-03-05T04:30:00"
+    assert np.isnat(table.instant[1])
+
+
+@pytest.mark.parametrize("cell", ["2025-03-04 10:00", "2025-03-04T10:00:00"])
+def test_a_time_without_offset_is_refused(tmp_path: Path, cell: str) -> None:
+    # catalogue #22/#39: a local time without its UTC offset is ambiguous
+    path = write(tmp_path, f"client_id,date,score\nA,{cell},5\n")
+    [problem] = problems_of(path)
+    assert (problem.where, problem.code) == (f"{path}, row 2, column date", "timezone_required")
 
 
 def test_empty_date_needs_a_session_column(tmp_path: Path) -> None:
@@ -656,3 +671,33 @@ def test_written_long_format_reads_back(tmp_path: Path) -> None:
     assert table.client_id.to_pylist() == ["C1", "C1", "C2"]
     assert table.score is not None
     np.testing.assert_array_equal(table.score, [10.0, np.nan, 4.0])
+
+
+def test_completed_at_gives_the_instant_and_must_match_the_date(tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "client_id,date,completed_at,instrument,score\n"
+        "a,2025-03-04,2025-03-04T10:30:00+00:00,phq9,5\n"
+        "a,2025-03-11,,phq9,6\n",
+        encoding="utf-8",
+    )
+    table = read_long(good)
+    assert table.instant is not None
+    assert table.instant[0] == np.datetime64("2025-03-04T10:30:00")
+    assert np.isnat(table.instant[1])
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "client_id,date,completed_at,instrument,score\n"
+        "a,2025-03-04,2025-03-05T10:30:00+00:00,phq9,5\n"
+        "a,2025-03-11,2025-03-11T10:30:00,phq9,6\n"
+        "a,2025-03-18,next tuesday,phq9,6\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputFileError) as err:
+        read_long(bad)
+    assert [(p.where, p.code) for p in err.value.problems] == [
+        (f"{bad}, row 2, column completed_at", "inconsistent_value"),
+        (f"{bad}, row 3, column completed_at", "timezone_required"),
+        (f"{bad}, row 4, column completed_at", "invalid_date"),
+    ]

@@ -129,6 +129,7 @@ def test_every_free_text_column_is_encrypted() -> None:
         "alerts.action_taken",
         "episodes.end_reason",
         "idempotency_keys.response",
+        "checkin_drafts.answers",
     }
     assert found == expected
     # the associated data names the column the value lives in

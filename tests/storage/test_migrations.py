@@ -39,8 +39,10 @@ def test_upgrade_creates_the_schema_of_metadata(empty_database_url: str) -> None
         # the triggers came with the migration
         assert _triggers(engine) == {
             "administrations_no_update",
+            "administrations_same_client",
+            "alerts_same_client",
             *(
-                ("audit_log_no_update", "audit_log_no_delete")
+                ("audit_log_no_update", "audit_log_no_delete", "alerts_same_client_update")
                 if engine.dialect.name == "sqlite"
                 else ("audit_log_no_change", "audit_log_no_truncate")
             ),
@@ -157,3 +159,51 @@ def test_cli_uses_the_configured_url_and_hides_passwords(tmp_path: Path) -> None
     )  # fmt: skip
     assert res.returncode == 2
     assert "s3cret" not in res.stdout + res.stderr
+
+
+def test_same_client_triggers_refuse_cross_client_links(engine: sa.Engine) -> None:
+    """A correction or an alert can never point at another client's administration."""
+    import datetime as dt
+
+    from twostep.domain.records import Administration, Alert, AlertKind, Clinic, Role, User, new_id
+    from twostep.errors import ConflictError as Conflict
+    from twostep.errors import ValidationError
+    from twostep.storage.unit_of_work import SqlUnitOfWork
+
+    now = dt.datetime(2025, 1, 6, 12, tzinfo=dt.UTC)
+    clinic = Clinic(new_id(), "c", "crisis", "delay", created_at=now)
+    a, b = (
+        User(new_id(), clinic.id, f"{x}@example.org", x, frozenset({Role.CLIENT}), True, now)
+        for x in "ab"
+    )
+    first = Administration(
+        new_id(), clinic.id, a.id, None, "phq9", {}, 10.0, {}, "moderate", True, False, 0,
+        True, False, now, now,
+    )  # fmt: skip
+    with SqlUnitOfWork(engine) as uow:
+        uow.clinics.add(clinic)
+        uow.users.add(a)
+        uow.users.add(b)
+        uow.administrations.add(first)
+        uow.commit()
+    with SqlUnitOfWork(engine) as uow, pytest.raises((Conflict, ValidationError)):
+        uow.alerts.add(
+            Alert(
+                new_id(), clinic.id, b.id, AlertKind.RISK, "r", {}, now, administration_id=first.id
+            )
+        )
+    other = Administration(
+        new_id(), clinic.id, b.id, None, "phq9", {}, 11.0, {}, "moderate", True, False, 0,
+        True, False, now, now, version=2, supersedes_id=first.id,
+    )  # fmt: skip
+    # the repository refuses it on both backends ...
+    with SqlUnitOfWork(engine) as uow, pytest.raises(Conflict):
+        uow.administrations.add(other)
+    if engine.dialect.name != "postgresql":
+        return  # SQLite has no trigger for it (see storage.triggers)
+    # ... and PostgreSQL itself too, when the repository is bypassed
+    from twostep.storage import mapping as m
+    from twostep.storage import tables as tb
+
+    with SqlUnitOfWork(engine) as uow, pytest.raises((Conflict, ValidationError)):
+        uow.write(sa.insert(tb.administrations).values(m.ADMINISTRATION.to_row(other)))

@@ -38,6 +38,19 @@ db_app = typer.Typer(
     help="The records database: migrations and schema revision.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+# the commands of these three are defined in twostep.cli.records (imported at the end)
+import_app: typer.Typer = typer.Typer(
+    help="Import records: long-format scores, FHIR QuestionnaireResponses.", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
+export_app: typer.Typer = typer.Typer(
+    help="Export records: scores (Parquet/CSV), a client's FHIR Bundle.", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
+fhir_app: typer.Typer = typer.Typer(
+    help="FHIR R4 definitions of the catalogue.", no_args_is_help=True
+)
+app.add_typer(fhir_app, name="fhir")
 
 out = Console()
 err = Console(stderr=True)
@@ -214,25 +227,55 @@ def norms_fit(
     console.print(f"wrote {escape(str(out))}")
 
 
+@app.command("serve")
+@handle_errors
+def serve(
+    host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (default 8000)."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (sessions live in the database)."),
+) -> None:
+    """Run the web app (JSON API under /api/v1 and the pages) with uvicorn."""
+    import uvicorn
+
+    s = settings()
+    from twostep.config import require_production_ready
+
+    require_production_ready(s)
+    uvicorn.run(
+        "twostep.web.serve:app",
+        host=host or s.host,
+        port=port or s.port,
+        workers=workers,
+        factory=False,
+        proxy_headers=True,
+        server_header=False,
+        log_level="info",
+    )
+
+
 @app.command("demo")
 @handle_errors
 def demo(
     folder: Path = typer.Option(
-        Path("twostep-demo"), "--out", "-o", help="Folder for the demo data, norms and report."
+        Path("twostep-demo"), "--out", "-o", help="Folder for the demo database, norms and report."
     ),
-    clients: int = typer.Option(300, min=10, help="Clients in the demo caseload."),
 ) -> None:
-    """Run the main job on demo data: synthetic scores -> norms -> analysis -> report.html."""
-    from twostep.cli.demo import run_demo
+    """Set up the demo clinic (database, logins), fit norms and write the analysis report."""
+    from twostep.cli.demo import DEMO_PASSWORD, run_demo
 
     console = Console(stderr=True)
-    files = run_demo(folder, catalogue(), console, clients=clients)
+    files = run_demo(folder, catalogue(), console)
     report = (files.out / "report.html").resolve()
     console.print(
-        f"\n[bold]Done.[/] The report is at {escape(str(report))}\n"
-        f"Open it in a browser: {escape(report.as_uri())}\n"
-        f"Tables: {escape(str(files.out))}/clients.csv, sessions.csv, sudden_gains.csv, sudden_losses.csv"
+        f"\n[bold]Done.[/] Demo clinic database: {escape(str(files.database))} "
+        f"({files.loaded.submissions:,} check-ins, {files.loaded.clients} clients)\n"
+        f"Report: {escape(report.as_uri())}\n"
+        f"Tables: {escape(str(files.out))}/clients.csv, sessions.csv, sudden_gains.csv, "
+        "sudden_losses.csv\n"
     )
+    console.print(f"Demo logins (password for all: [bold]{escape(DEMO_PASSWORD)}[/]):")
+    for role, email, name in files.logins:
+        console.print(f"  {role:<10} {escape(email):<36} {escape(name)}")
 
 
 @app.command("analyze")
@@ -339,6 +382,12 @@ def analyze_command(
         f"sudden_gains.csv, sudden_losses.csv and report.html to {out}/"
     )
     console.print(f"open the report: {(out / 'report.html').resolve().as_uri()}")
+
+
+# registers `import`, `export` and `fhir` commands on the apps above (it imports this module)
+from twostep.cli import records as _records  # noqa: E402
+
+del _records
 
 
 def main() -> None:  # pragma: no cover - console entry point

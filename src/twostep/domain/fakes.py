@@ -15,11 +15,22 @@ its tests here behaves the same on SQLite and PostgreSQL:
   a second user with the same e-mail address, or a second administration of
   the same client, instrument, completion time and version (a double
   submission or re-import);
-* **immutable administrations** — `update` of an administration raises
-  `ConflictError`; a correction is a new record with ``supersedes_id``, and a
-  second version superseding the same administration raises `ConflictError`;
+* **immutable administrations** — `update` or `delete` of an administration
+  raises `ConflictError`; a correction is a new record with ``supersedes_id``
+  and ``version`` one above it (else `ConflictError`; a version above 1
+  without ``supersedes_id`` or 1 with it is a `ValidationError`, as the
+  database's CHECK), and a second version superseding the same
+  administration raises `ConflictError`;
 * **time order** — ``for_client`` returns records ordered by their main time
-  field, filtered by ``since <= time < until`` (dates count as midnight UTC).
+  field, then by id (records without a time first), filtered by
+  ``since <= time < until`` (dates count as midnight UTC; naive bounds raise
+  `ValidationError`); ``for_clients`` and ``open_for_clients`` break ties
+  by id too;
+* **instants** — a naive datetime is refused (`ValidationError`) and aware
+  ones are kept in UTC, as the database reads them back; an audit event
+  without a time gets the time it is recorded;
+* **clinical record** — an administration cannot be deleted, and a
+  correction must be the next version of the one it supersedes.
 
 `FakeStore.fail_audit` makes every audit write raise `StorageError`, to test
 that services fail closed when the audit trail cannot be written.
@@ -29,23 +40,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time
 from typing import Any, Generic, Protocol, TypeVar
 
 from twostep.domain.ports import AuditEvent, Repository, open_statuses
 from twostep.domain.records import (
     Administration,
+    AdministrationColumns,
     Alert,
     Appointment,
     Assignment,
+    CheckinDraft,
     Clinic,
     EntryKind,
     Episode,
     Goal,
     GoalReview,
     GoalStep,
+    ImportBatch,
     JournalEntry,
+    Role,
     SelfCareEntry,
     SessionTopic,
     SetbackReflection,
@@ -56,8 +71,9 @@ from twostep.domain.records import (
     Supporter,
     ThoughtRecord,
     User,
+    WebSession,
 )
-from twostep.errors import ConflictError, NotFoundError, StorageError
+from twostep.errors import ConflictError, NotFoundError, Problem, StorageError, ValidationError
 
 __all__ = [
     "FakeAdministrationRepository",
@@ -79,6 +95,7 @@ class _Identified(Protocol):
 
 
 R = TypeVar("R", bound=_Identified)
+T = TypeVar("T")
 
 #: The main time field of each record type (the order of ``for_client``).
 TIME_FIELDS: Mapping[type, str] = {
@@ -124,6 +141,11 @@ TABLES: tuple[str, ...] = (
     "supporters",
     "support_contacts",
     "topics",
+    "imports",
+    "web_sessions",
+    "login_attempts",
+    "passwords",
+    "drafts",
 )
 
 
@@ -137,6 +159,30 @@ def as_instant(value: object) -> datetime | None:
 
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _aware(value: datetime, where: str) -> datetime:
+    """``value`` in UTC; a naive datetime is refused (as the SQL adapter refuses it)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(
+            [Problem(where, "timezone_required", "store and query with aware datetimes")]
+        )
+    return value.astimezone(UTC)
+
+
+def stored(record: T) -> T:
+    """``record`` as the database keeps it: every instant in UTC (naive ones refused)."""
+    changes = {
+        f.name: _aware(value, f.name)
+        for f in fields(record)  # type: ignore[arg-type]
+        if isinstance(value := getattr(record, f.name), datetime)
+    }
+    return replace(record, **changes) if changes else record  # type: ignore[type-var]
+
+
+def _order_key(at: datetime | None, record_id: str) -> tuple[bool, datetime, str]:
+    """Time order with records without a time first, ties broken by id (as the SQL adapter)."""
+    return (at is not None, at or _EARLIEST, record_id)
 
 
 @dataclass
@@ -213,18 +259,20 @@ class FakeRepository(Generic[R]):
         return as_instant(getattr(record, self._time_field))
 
     def add(self, record: R) -> R:
+        row = stored(record)
         if record.id in self._rows:
             raise ConflictError(f"a {self._name} with this id exists already")
-        self._rows[record.id] = record
+        self._rows[record.id] = row
         return record
 
     def get(self, record_id: str) -> R | None:
         return self._rows.get(record_id)
 
     def update(self, record: R) -> R:
+        row = stored(record)
         if record.id not in self._rows:
             raise NotFoundError(f"no {self._name} with this id")
-        self._rows[record.id] = record
+        self._rows[record.id] = row
         return record
 
     def delete(self, record_id: str) -> None:
@@ -232,11 +280,13 @@ class FakeRepository(Generic[R]):
             raise NotFoundError(f"no {self._name} with this id")
 
     def _ordered(self, records: list[R]) -> list[R]:
-        return sorted(records, key=lambda r: self._time(r) or _EARLIEST)
+        return sorted(records, key=lambda r: _order_key(self._time(r), r.id))
 
     def for_client(
         self, client_id: str, *, since: datetime | None = None, until: datetime | None = None
     ) -> list[R]:
+        since = None if since is None else _aware(since, "since")
+        until = None if until is None else _aware(until, "until")
         out = []
         for record in self._rows.values():
             if self._client_of(record) != client_id:
@@ -256,6 +306,10 @@ def _client_id(record: Any) -> str | None:
 
 
 class FakeUserRepository(FakeRepository[User]):
+    def __init__(self, rows: dict[str, Any], passwords: dict[str, Any], *args: Any) -> None:
+        super().__init__(rows, *args)
+        self._passwords = passwords
+
     def add(self, record: User) -> User:
         if self.by_email(record.email) is not None:
             raise ConflictError("a user with this e-mail address exists already")
@@ -276,6 +330,23 @@ class FakeUserRepository(FakeRepository[User]):
 
     def in_clinic(self, clinic_id: str) -> list[User]:
         return self._ordered([u for u in self._rows.values() if u.clinic_id == clinic_id])
+
+    def password_hash(self, user_id: str) -> str | None:
+        value = self._passwords.get(user_id)
+        return value if isinstance(value, str) else None
+
+    def set_password_hash(self, user_id: str, password_hash: str | None) -> None:
+        if user_id not in self._rows:
+            raise NotFoundError("no User with this id")
+        self._passwords[user_id] = password_hash
+
+    def client_refs(self, clinic_id: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for u in self._rows.values():
+            if u.clinic_id == clinic_id and u.is_active and Role.CLIENT in u.roles:
+                out[u.id] = u.id
+                out[u.email.strip().casefold()] = u.id
+        return out
 
 
 def _active(a: Assignment, at: datetime) -> bool:
@@ -302,6 +373,17 @@ class FakeAdministrationRepository(FakeRepository[Administration]):
     """Administrations are immutable: corrections are new versions (``supersedes_id``)."""
 
     def add(self, record: Administration) -> Administration:
+        row = stored(record)
+        if record.supersedes_id is not None:
+            old = self._rows.get(record.supersedes_id)
+            if old is None:
+                raise NotFoundError("no Administration with this id to supersede")
+            if old.client_id != record.client_id or old.instrument_id != record.instrument_id:
+                raise ConflictError("a correction must keep the client and the instrument")
+            if record.version != old.version + 1:
+                raise ConflictError(
+                    f"a correction of version {old.version} must be version {old.version + 1}"
+                )
         if record.id in self._rows:
             raise ConflictError("an Administration with this id exists already")
         key = (record.client_id, record.instrument_id, record.completed_at, record.version)
@@ -311,19 +393,48 @@ class FakeAdministrationRepository(FakeRepository[Administration]):
         ):
             # the SQL adapter's unique key: the same submission stored twice (re-import, retry)
             raise ConflictError("this administration has been stored already")
-        if record.supersedes_id is not None:
-            old = self._rows.get(record.supersedes_id)
-            if old is None:
-                raise NotFoundError("no Administration with this id to supersede")
-            if old.client_id != record.client_id or old.instrument_id != record.instrument_id:
-                raise ConflictError("a correction must keep the client and the instrument")
-            if any(a.supersedes_id == record.supersedes_id for a in self._rows.values()):
-                raise ConflictError("this administration has been superseded already")
-        self._rows[record.id] = record
+        if record.supersedes_id is not None and any(
+            a.supersedes_id == record.supersedes_id for a in self._rows.values()
+        ):
+            raise ConflictError("this administration has been superseded already")
+        if (record.version == 1) != (record.supersedes_id is None) or record.version < 1:
+            # the database's CHECK constraint "version_chain"
+            raise ValidationError(
+                [
+                    Problem(
+                        "version_chain",
+                        "constraint",
+                        "version 1 supersedes nothing; a later version names the one it replaces",
+                    )
+                ]
+            )
+        self._rows[record.id] = row
         return record
+
+    def add_columns(self, columns: AdministrationColumns) -> int:
+        """The bulk-import path, one record at a time (the fakes have no bulk storage)."""
+        n = 0
+        for record in columns.records():
+            self.add(record)
+            n += 1
+        return n
+
+    def keys_for_clients(
+        self, client_ids: Sequence[str], instrument_id: str
+    ) -> dict[tuple[str, datetime], float | None]:
+        wanted = set(client_ids)
+        superseded = {a.supersedes_id for a in self._rows.values() if a.supersedes_id}
+        return {
+            (a.client_id, a.completed_at): a.total
+            for a in self._rows.values()
+            if a.client_id in wanted and a.instrument_id == instrument_id and a.id not in superseded
+        }
 
     def update(self, record: Administration) -> Administration:
         raise ConflictError("a submitted administration is immutable; add a corrected version")
+
+    def delete(self, record_id: str) -> None:
+        raise ConflictError("a submitted administration is part of the clinical record")
 
     def _superseded(self) -> set[str]:
         return {a.supersedes_id for a in self._rows.values() if a.supersedes_id is not None}
@@ -352,7 +463,7 @@ class FakeAdministrationRepository(FakeRepository[Administration]):
             and a.id not in gone
             and (instrument_id is None or a.instrument_id == instrument_id)
         ]
-        return sorted(rows, key=lambda a: (wanted[a.client_id], a.completed_at))
+        return sorted(rows, key=lambda a: (wanted[a.client_id], a.completed_at, a.id))
 
 
 class FakeAlertRepository(FakeRepository[Alert]):
@@ -374,7 +485,8 @@ class FakeSharingRepository:
         return [p for (c, _), p in sorted(self._rows.items()) if c == client_id]
 
     def set(self, preference: SharingPreference) -> SharingPreference:
-        self._rows[(preference.client_id, EntryKind(preference.kind))] = preference
+        kind = EntryKind(preference.kind)
+        self._rows[(preference.client_id, kind)] = stored(replace(preference, kind=kind))
         return preference
 
 
@@ -386,12 +498,103 @@ class FakeAuditLog:
         self._store = store
 
     def record(self, event: AuditEvent) -> None:
+        at = _aware(event.at, "audit.at") if event.at is not None else datetime.now(UTC)
         if self._store.fail_audit:
             raise StorageError("the audit trail cannot be written")
-        self._events.append(event)
+        self._events.append(replace(event, at=at))
 
     def for_client(self, client_id: str) -> list[AuditEvent]:
         return [e for e in self._events if e.client_id == client_id]
+
+
+class FakeImportLog:
+    """Imported files by (clinic, kind, hash)."""
+
+    def __init__(self, rows: dict[str, Any]) -> None:
+        self._rows = rows
+
+    def find(self, clinic_id: str, kind: str, file_hash: str) -> ImportBatch | None:
+        batch = self._rows.get(f"{clinic_id}|{kind}|{file_hash}")
+        return batch if isinstance(batch, ImportBatch) else None
+
+    def record(self, batch: ImportBatch) -> ImportBatch:
+        key = f"{batch.clinic_id}|{batch.kind}|{batch.file_hash}"
+        if key in self._rows:
+            raise ConflictError("this file has been imported already")
+        self._rows[key] = batch
+        return batch
+
+
+class FakeWebSessionRepository:
+    """Sessions by id, looked up by token hash."""
+
+    def __init__(self, rows: dict[str, Any]) -> None:
+        self._rows = rows
+
+    def add(self, session: WebSession) -> WebSession:
+        if session.id in self._rows or self.by_token_hash(session.token_hash) is not None:
+            raise ConflictError("this session exists already")
+        self._rows[session.id] = session
+        return session
+
+    def by_token_hash(self, token_hash: str) -> WebSession | None:
+        for s in self._rows.values():
+            if isinstance(s, WebSession) and s.token_hash == token_hash:
+                return s
+        return None
+
+    def touch(self, session_id: str, at: datetime) -> None:
+        s = self._rows.get(session_id)
+        if isinstance(s, WebSession):
+            self._rows[session_id] = replace(s, last_seen_at=at)
+
+    def revoke(self, session_id: str, at: datetime) -> None:
+        s = self._rows.get(session_id)
+        if isinstance(s, WebSession) and s.revoked_at is None:
+            self._rows[session_id] = replace(s, revoked_at=at)
+
+    def revoke_user(self, user_id: str, at: datetime) -> int:
+        n = 0
+        for sid, s in list(self._rows.items()):
+            if isinstance(s, WebSession) and s.user_id == user_id and s.revoked_at is None:
+                self._rows[sid] = replace(s, revoked_at=at)
+                n += 1
+        return n
+
+
+class FakeLoginAttemptRepository:
+    """Login attempts as (key, time, success), in order."""
+
+    def __init__(self, rows: dict[str, Any]) -> None:
+        self._rows = rows
+
+    def record(self, key: str, at: datetime, success: bool) -> None:
+        self._rows[str(len(self._rows))] = (key, at, success)
+
+    def failures_since(self, key: str, since: datetime) -> int:
+        mine = [r for r in self._rows.values() if r[0] == key]
+        last_ok = max((r[1] for r in mine if r[2]), default=None)
+        return sum(
+            1 for k, at, ok in mine if not ok and at >= since and (last_ok is None or at > last_ok)
+        )
+
+
+class FakeDraftRepository:
+    """Drafts by (client, instrument)."""
+
+    def __init__(self, rows: dict[str, Any]) -> None:
+        self._rows = rows
+
+    def get(self, client_id: str, instrument_id: str) -> CheckinDraft | None:
+        d = self._rows.get(f"{client_id}|{instrument_id}")
+        return d if isinstance(d, CheckinDraft) else None
+
+    def save(self, draft: CheckinDraft) -> CheckinDraft:
+        self._rows[f"{draft.client_id}|{draft.instrument_id}"] = draft
+        return draft
+
+    def delete(self, client_id: str, instrument_id: str) -> None:
+        self._rows.pop(f"{client_id}|{instrument_id}", None)
 
 
 class FakeUnitOfWork:
@@ -411,7 +614,7 @@ class FakeUnitOfWork:
         self.committed = False
         t = self._work.tables
         self.clinics: Repository[Clinic] = FakeRepository(t["clinics"], Clinic, lambda _: None)
-        self.users = FakeUserRepository(t["users"], User, lambda u: u.id)
+        self.users = FakeUserRepository(t["users"], t["passwords"], User, lambda u: u.id)
         self.assignments = FakeAssignmentRepository(t["assignments"], Assignment, _client_id)
         self.episodes: Repository[Episode] = FakeRepository(t["episodes"], Episode, _client_id)
         self.appointments: Repository[Appointment] = FakeRepository(
@@ -455,6 +658,10 @@ class FakeUnitOfWork:
         )
         self.sharing = FakeSharingRepository(self._work.sharing)
         self.audit = FakeAuditLog(self._work.audit, store)
+        self.imports = FakeImportLog(t["imports"])
+        self.web_sessions = FakeWebSessionRepository(t["web_sessions"])
+        self.login_attempts = FakeLoginAttemptRepository(t["login_attempts"])
+        self.drafts = FakeDraftRepository(t["drafts"])
         self._begin()
 
     def _begin(self) -> None:
@@ -476,6 +683,12 @@ class FakeUnitOfWork:
 
     def rollback(self) -> None:
         self._begin()
+
+    def add_many(self, repository: Repository[Any], records: Sequence[Any]) -> int:
+        """Add the records one by one (the fakes have no bulk path)."""
+        for record in records:
+            repository.add(record)
+        return len(records)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

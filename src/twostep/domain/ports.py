@@ -17,15 +17,18 @@ from typing import Protocol, TypeVar
 
 from twostep.domain.records import (
     Administration,
+    AdministrationColumns,
     Alert,
     AlertStatus,
     Appointment,
     Assignment,
+    CheckinDraft,
     Clinic,
     Episode,
     Goal,
     GoalReview,
     GoalStep,
+    ImportBatch,
     JournalEntry,
     SelfCareEntry,
     SessionTopic,
@@ -37,6 +40,7 @@ from twostep.domain.records import (
     Supporter,
     ThoughtRecord,
     User,
+    WebSession,
 )
 
 T = TypeVar("T")
@@ -69,6 +73,16 @@ class UserRepository(Repository[User], Protocol):
 
     def in_clinic(self, clinic_id: str) -> list[User]: ...
 
+    def password_hash(self, user_id: str) -> str | None:
+        """The stored password hash (None when none is set); never part of `User`."""
+        ...
+
+    def set_password_hash(self, user_id: str, password_hash: str | None) -> None: ...
+
+    def client_refs(self, clinic_id: str) -> dict[str, str]:
+        """Active clients of a clinic by id and by e-mail (trimmed, case-folded) -> their id."""
+        ...
+
 
 class AssignmentRepository(Repository[Assignment], Protocol):
     def active_for_therapist(
@@ -87,6 +101,16 @@ class AdministrationRepository(Repository[Administration], Protocol):
         self, client_ids: Sequence[str], instrument_id: str | None = None
     ) -> list[Administration]:
         """Current administrations of many clients (for caseload analytics), in client order."""
+        ...
+
+    def add_columns(self, columns: AdministrationColumns) -> int:
+        """Store many new administrations of one instrument at once (bulk import)."""
+        ...
+
+    def keys_for_clients(
+        self, client_ids: Sequence[str], instrument_id: str
+    ) -> dict[tuple[str, datetime], float | None]:
+        """(client, completion time) -> total of the current administrations (for import deduplication)."""
         ...
 
 
@@ -125,6 +149,54 @@ class AuditLog(Protocol):
     def for_client(self, client_id: str) -> list[AuditEvent]: ...
 
 
+class ImportLog(Protocol):
+    """Files already imported (scores, FHIR), by content hash."""
+
+    def find(self, clinic_id: str, kind: str, file_hash: str) -> ImportBatch | None: ...
+
+    def record(self, batch: ImportBatch) -> ImportBatch: ...
+
+
+class DraftRepository(Protocol):
+    """Unsubmitted check-ins, one per client and instrument."""
+
+    def get(self, client_id: str, instrument_id: str) -> CheckinDraft | None: ...
+
+    def save(self, draft: CheckinDraft) -> CheckinDraft:
+        """Insert or replace the client's draft of this instrument."""
+        ...
+
+    def delete(self, client_id: str, instrument_id: str) -> None: ...
+
+
+class WebSessionRepository(Protocol):
+    """Server-side browser sessions (see `WebSession`)."""
+
+    def add(self, session: WebSession) -> WebSession: ...
+
+    def by_token_hash(self, token_hash: str) -> WebSession | None: ...
+
+    def touch(self, session_id: str, at: datetime) -> None:
+        """Record activity (the idle timeout counts from ``last_seen_at``)."""
+        ...
+
+    def revoke(self, session_id: str, at: datetime) -> None: ...
+
+    def revoke_user(self, user_id: str, at: datetime) -> int:
+        """End every session of a user (logout everywhere, disabled account, new password)."""
+        ...
+
+
+class LoginAttemptRepository(Protocol):
+    """Recent login attempts by key (a hash of the address, or of the network), for throttling."""
+
+    def record(self, key: str, at: datetime, success: bool) -> None: ...
+
+    def failures_since(self, key: str, since: datetime) -> int:
+        """Failed attempts for ``key`` since ``since`` and after the key's last success."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository."""
 
@@ -149,6 +221,14 @@ class UnitOfWork(Protocol):
     topics: Repository[SessionTopic]
     sharing: SharingRepository
     audit: AuditLog
+    imports: ImportLog
+    web_sessions: WebSessionRepository
+    login_attempts: LoginAttemptRepository
+    drafts: DraftRepository
+
+    def add_many(self, repository: Repository[T], records: Sequence[T]) -> int:
+        """Add many records to one of this unit's repositories (one statement where possible)."""
+        ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -12,16 +12,54 @@ supporters) is plain `str` here and encrypted at rest by the storage adapter.
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+import numpy as np
+import numpy.typing as npt
+
 
 def new_id() -> str:
-    """A new random identifier (UUID4 as a string)."""
-    return str(uuid.uuid4())
+    """A new identifier: a time-ordered UUID (version 7, RFC 9562) as a string.
+
+    48 bits of Unix time in milliseconds, then 74 random bits: unguessable,
+    and new records land at the end of the primary-key index instead of at
+    random places in it (faster inserts on both databases).
+    """
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | rand
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` version-7 UUIDs in increasing order, made in bulk (for imports)."""
+    if n == 0:
+        return []
+    ms = time.time_ns() // 1_000_000
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    stamp = np.frombuffer(int(ms & ((1 << 48) - 1)).to_bytes(6, "big"), dtype=np.uint8)
+    raw[:, :6] = stamp
+    # a 12-bit counter after the version nibble keeps the ids ordered within one millisecond
+    counter = np.arange(n, dtype=np.uint32) % 4096
+    raw[:, 6] = 0x70 | (counter >> 8).astype(np.uint8)
+    raw[:, 7] = (counter & 0xFF).astype(np.uint8)
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    # hex digits laid out as 8-4-4-4-12 with dashes, in whole arrays (a million ids in ~0.2 s)
+    digits = np.frombuffer(raw.tobytes().hex().encode("ascii"), dtype="S1").reshape(n, 32)
+    out = np.empty((n, 36), dtype="S1")
+    out[:, [8, 13, 18, 23]] = b"-"
+    out[:, 0:8], out[:, 9:13], out[:, 14:18] = digits[:, 0:8], digits[:, 8:12], digits[:, 12:16]
+    out[:, 19:23], out[:, 24:36] = digits[:, 16:20], digits[:, 20:32]
+    text = out.tobytes().decode("ascii")
+    return [text[i : i + 36] for i in range(0, 36 * n, 36)]
 
 
 class Role(StrEnum):
@@ -384,6 +422,125 @@ class SharingPreference:
     kind: EntryKind
     shared: bool
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class AdministrationColumns:
+    """Many administrations of one instrument as columns: the bulk-import shape.
+
+    Row ``i`` is the administration whose answers are ``answers[i]`` (NaN = not
+    answered; all-NaN with ``answered[i]`` False for a total given without
+    items), completed at ``completed_at[i]`` (UTC). `records` turns them into
+    `Administration` records (the slow path, for small batches and fakes).
+    """
+
+    clinic_id: str
+    instrument_id: str
+    item_ids: tuple[str, ...]
+    ids: Sequence[str]
+    client_ids: npt.NDArray[np.str_]
+    answers: npt.NDArray[np.float64]
+    answered: npt.NDArray[np.bool_]
+    total: npt.NDArray[np.float64]
+    subscales: Mapping[str, npt.NDArray[np.float64]]
+    band: Sequence[str | None]
+    case: npt.NDArray[np.float64]  # 1.0, 0.0 or NaN (unknown)
+    risk: npt.NDArray[np.bool_]
+    risk_level: npt.NDArray[np.int64]
+    risk_not_assessed: npt.NDArray[np.bool_]
+    prorated: npt.NDArray[np.bool_]
+    completed_at: npt.NDArray[np.datetime64]  # datetime64[us], UTC
+    received_at: datetime
+    submitted_by: str | None
+    source: str = "import"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def records(self) -> Iterator[Administration]:
+        """The rows as `Administration` records."""
+        from datetime import UTC
+
+        stamps = self.completed_at.astype("datetime64[us]").astype(np.int64)
+        for i, rid in enumerate(self.ids):
+            answers: dict[str, float | None] = {}
+            if self.answered[i]:
+                answers = {
+                    k: (None if np.isnan(v) else float(v))
+                    for k, v in zip(self.item_ids, self.answers[i], strict=True)
+                }
+            total = float(self.total[i])
+            case = float(self.case[i])
+            yield Administration(
+                id=rid,
+                clinic_id=self.clinic_id,
+                client_id=str(self.client_ids[i]),
+                episode_id=None,
+                instrument_id=self.instrument_id,
+                answers=answers,
+                total=None if np.isnan(total) else total,
+                subscales={
+                    k: (None if np.isnan(v[i]) else float(v[i])) for k, v in self.subscales.items()
+                },
+                band=self.band[i],
+                case=None if np.isnan(case) else bool(case),
+                risk=bool(self.risk[i]),
+                risk_level=int(self.risk_level[i]),
+                risk_not_assessed=bool(self.risk_not_assessed[i]),
+                prorated=bool(self.prorated[i]),
+                completed_at=datetime.fromtimestamp(int(stamps[i]) / 1e6, tz=UTC),
+                received_at=self.received_at,
+                submitted_by=self.submitted_by,
+                source=self.source,
+            )
+
+
+@dataclass(frozen=True)
+class CheckinDraft:
+    """A questionnaire the client has started but not submitted (saved as they answer).
+
+    Kept server-side (encrypted), never in the browser's storage. ``risk_alerted``
+    records that a risk answer in this draft has already alerted the therapist.
+    """
+
+    client_id: str
+    instrument_id: str
+    answers: Mapping[str, float | None]
+    updated_at: datetime
+    risk_alerted: bool = False
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A signed-in browser session, kept server-side.
+
+    The cookie holds a random token; only its SHA-256 (``token_hash``) is
+    stored, so a copy of the database does not hand out sessions. The CSRF
+    token of the session is stored the same way.
+    """
+
+    id: str
+    user_id: str
+    token_hash: str
+    csrf_hash: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime  # absolute lifetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ImportBatch:
+    """One imported file, remembered by content hash so that importing it again adds nothing."""
+
+    id: str
+    clinic_id: str
+    kind: str  # scores | fhir
+    source_name: str
+    file_hash: str  # SHA-256 of the file's bytes, hex
+    rows: int
+    created_at: datetime
+    created_by: str | None = None
 
 
 @dataclass(frozen=True)

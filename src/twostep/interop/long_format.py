@@ -3,7 +3,9 @@
 One row per administration: ``client_id``, ``session`` and/or ``date``,
 ``instrument`` (optional when given on the command line), and either
 ``score`` (the total; empty = missed administration) or item columns
-``item_1`` … ``item_n``. Optional: ``therapist_id``, ``site``, ``episode_id``.
+``item_1`` … ``item_n``. Optional: ``completed_at`` (the instant, with its
+UTC offset, as ``twostep export scores`` writes it), ``therapist_id``,
+``site``, ``episode_id``.
 
 Reading is strict, because a silently misread clinical file is worse than an
 error: every rule that a row breaks is reported with the file, the row (the
@@ -44,6 +46,7 @@ KNOWN_COLUMNS = (
     "client_id",
     "session",
     "date",
+    "completed_at",
     "instrument",
     "score",
     "therapist_id",
@@ -69,6 +72,7 @@ class LongTable:
     instrument: pa.Array | None
     score: npt.NDArray[np.float64] | None
     items: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    instant: npt.NDArray[np.datetime64] | None = None  # UTC, where the date cell had a time
     therapist_id: pa.Array | None = None
     site: pa.Array | None = None
     episode_id: pa.Array | None = None
@@ -89,6 +93,7 @@ class LongTable:
             client_id=self.client_id.take(idx),
             session=None if self.session is None else self.session[index],
             date=None if self.date is None else self.date[index],
+            instant=None if self.instant is None else self.instant[index],
             instrument=arr(self.instrument),
             score=None if self.score is None else self.score[index],
             items={k: v[index] for k, v in self.items.items()},
@@ -408,6 +413,7 @@ def _validate(
             )
 
     date = None
+    instant = None
     if "date" in cols:
         d = text("date")
         empty = _np_bool(pc.equal(pc.utf8_length(d), 0))
@@ -438,6 +444,11 @@ def _validate(
         date = np.asarray(
             pc.cast(parsed, pa.date32()).to_numpy(zero_copy_only=False), dtype="datetime64[D]"
         )
+        instant, probs = _instants(d, shaped & real, name, row)
+        problems += probs
+    if "completed_at" in cols:
+        instant, probs = _completed_at(text("completed_at"), date, name, row)
+        problems += probs
 
     score = None
     if "score" in cols:
@@ -467,6 +478,7 @@ def _validate(
         client_id=client,
         session=session,
         date=date,
+        instant=instant,
         instrument=instrument,
         score=score,
         items=items,
@@ -474,6 +486,79 @@ def _validate(
         site=text("site") if "site" in cols else None,
         episode_id=text("episode_id") if "episode_id" in cols else None,
     )
+
+
+def _completed_at(
+    cells: pa.Array,
+    date: npt.NDArray[np.datetime64] | None,
+    name: str,
+    row: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.datetime64], list[Problem]]:
+    """The optional ``completed_at`` column (as written by ``twostep export scores``).
+
+    A date-time with its UTC offset; empty cells fall back to ``date``. Where a
+    ``date`` is given too it must be the UTC calendar day of ``completed_at``.
+    """
+    empty = _np_bool(pc.equal(pc.utf8_length(cells), 0))
+    shaped = _np_bool(pc.match_substring_regex(cells, ISO_DATE)) & (
+        np.asarray(pc.utf8_length(cells).to_numpy(zero_copy_only=False)) > 10
+    )
+    problems = _problem_rows(
+        name,
+        "completed_at",
+        ~empty & ~shaped,
+        row,
+        "invalid_date",
+        "completed_at must be an ISO 8601 date-time with its UTC offset, "
+        "e.g. 2025-03-04T10:30:00+00:00",
+    )
+    instant, probs = _instants(cells, shaped, name, row, column="completed_at")
+    problems += probs
+    if date is not None:
+        day = instant.astype("datetime64[D]")
+        both = ~np.isnat(day) & ~np.isnat(date)
+        problems += _problem_rows(
+            name,
+            "completed_at",
+            both & (day != date),
+            row,
+            "inconsistent_value",
+            "the UTC day of completed_at differs from date",
+        )
+    return instant, problems
+
+
+def _instants(
+    cells: pa.Array,
+    valid: npt.NDArray[np.bool_],
+    name: str,
+    row: npt.NDArray[np.int64],
+    *,
+    column: str = "date",
+) -> tuple[npt.NDArray[np.datetime64], list[Problem]]:
+    """UTC instants of date cells that carry a time; a time must carry its UTC offset."""
+    text = pc.replace_substring(cells, " ", "T")
+    has_time = valid & (np.asarray(pc.utf8_length(text).to_numpy(zero_copy_only=False)) > 10)
+    out = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[s]")
+    if not has_time.any():
+        return out, []
+    parsed = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S%z", unit="s", error_is_null=True)
+    short = pc.strptime(text, format="%Y-%m-%dT%H:%M%z", unit="s", error_is_null=True)
+    both = pc.coalesce(parsed, short)
+    ok = ~_np_bool(pc.is_null(both))
+    values = np.asarray(
+        pc.cast(both, pa.timestamp("s")).to_numpy(zero_copy_only=False), dtype="datetime64[s]"
+    )
+    out[has_time & ok] = values[has_time & ok]
+    problems = _problem_rows(
+        name,
+        column,
+        has_time & ~ok,
+        row,
+        "timezone_required",
+        "a date with a time needs its UTC offset, e.g. 2025-03-04T10:30:00+01:00",
+    )
+    return out, problems
 
 
 def _row_order(problem: Problem) -> tuple[int, str]:

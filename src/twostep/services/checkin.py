@@ -359,6 +359,7 @@ def _store_and_analyse(
     options: _Options,
 ) -> CheckinResult:
     uow.administrations.add(adm)
+    uow.drafts.delete(adm.client_id, instrument.id)  # submitted: the draft is done
     created = [uow.alerts.add(a) for a in _risk_alerts(instrument, adm, at)]
     clinic = _clinic(uow, adm.clinic_id)
     risk = _risk_facts(instrument, adm, clinic)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,9 +53,19 @@ _FIELDS = (
 )
 
 
+_CANONICAL_TIMES: dict[datetime, str] = {}
+
+
 def _canonical(value: object) -> object:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
+        text = _CANONICAL_TIMES.get(value)
+        if text is None:
+            if len(_CANONICAL_TIMES) > 4096:
+                _CANONICAL_TIMES.clear()
+            text = _CANONICAL_TIMES[value] = value.astimezone(UTC).isoformat(
+                timespec="microseconds"
+            )
+        return text
     return value
 
 
@@ -83,11 +94,15 @@ def append_events(conn: sa.Connection, events: Sequence[AuditEvent]) -> list[int
     last = conn.execute(sa.select(c.id, c.hash).order_by(c.id.desc()).limit(1)).first()
     prev_id, prev_hash = (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
     rows: list[dict[str, Any]] = []
+    instants: dict[datetime | None, datetime] = {}  # a bulk import records one time many times
     for event in events:
         prev_id += 1
+        at = instants.get(event.at)
+        if at is None:
+            at = instants[event.at] = _instant(event)
         row: dict[str, Any] = {
             "id": prev_id,
-            "at": _instant(event),
+            "at": at,
             "actor_id": event.actor_id,
             "actor_role": event.actor_role,
             "action": event.action,
@@ -100,8 +115,30 @@ def append_events(conn: sa.Connection, events: Sequence[AuditEvent]) -> list[int
         }
         row["hash"] = prev_hash = chain_hash(prev_hash, row)
         rows.append(row)
-    conn.execute(sa.insert(audit_log), rows)
+    if conn.dialect.name == "sqlite" and len(rows) > 1000:
+        _insert_sqlite(conn, rows)  # the same values, without a type processor per cell
+    else:
+        conn.execute(sa.insert(audit_log), rows)
     return [row["id"] for row in rows]
+
+
+def _insert_sqlite(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk append through the driver: ``at`` as SQLAlchemy's SQLite text (UTC wall time)."""
+    names = [*_FIELDS, "prev_hash", "hash"]
+    text: dict[datetime, str] = {}
+
+    def stamp(at: datetime) -> str:
+        if at not in text:
+            text[at] = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return text[at]
+
+    values = [tuple(stamp(r[n]) if n == "at" else r[n] for n in names) for r in rows]
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.executemany(
+        f"INSERT INTO audit_log ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+        values,
+    )
 
 
 def _rows(conn: sa.Connection, batch: int) -> Iterator[sa.RowMapping]:
@@ -160,8 +197,8 @@ class SqlAuditLog:
         self._pending: list[AuditEvent] = []
 
     def record(self, event: AuditEvent) -> None:
-        _instant(event)  # refuse a naive time now, not at commit
-        self._pending.append(event)
+        # the time of the event is when it is recorded (a naive time is refused now, not at commit)
+        self._pending.append(replace(event, at=_instant(event)))
 
     @property
     def pending(self) -> int:
@@ -178,8 +215,13 @@ class SqlAuditLog:
         del self._pending[size:]
 
     def for_client(self, client_id: str) -> list[AuditEvent]:
-        """Every event about the client, oldest first (buffered ones included)."""
-        self.flush()
+        """Every event about the client, oldest first (buffered ones included, last).
+
+        The buffer is not written here: written inside a savepoint that is then
+        rolled back, events recorded before the savepoint would be lost with it.
+        """
         c = audit_log.c
         rows = self._db.read(sa.select(audit_log).where(c.client_id == client_id).order_by(c.id))
-        return [_event(row) for row in rows]
+        return [_event(row) for row in rows] + [
+            e for e in self._pending if e.client_id == client_id
+        ]

@@ -13,16 +13,22 @@ from sqlalchemy.engine import RowMapping
 from twostep.domain.ports import iter_chunks, open_statuses
 from twostep.domain.records import (
     Administration,
+    AdministrationColumns,
     Alert,
     Assignment,
+    CheckinDraft,
     EntryKind,
+    ImportBatch,
     Role,
     SharingPreference,
     User,
+    WebSession,
 )
 from twostep.errors import ConflictError, NotFoundError
 from twostep.storage import mapping as m
 from twostep.storage import tables as t
+from twostep.storage.bulk import insert_administration_columns
+from twostep.storage.failures import translated
 from twostep.storage.repositories import CHUNK, Executor, SqlRepository
 
 __all__ = [
@@ -91,6 +97,20 @@ class SqlUserRepository(SqlRepository[User]):
     def in_clinic(self, clinic_id: str) -> list[User]:
         return self._all(self._ordered(self._select().where(t.users.c.clinic_id == clinic_id)))
 
+    def client_refs(self, clinic_id: str) -> dict[str, str]:
+        """Active clients of a clinic by id and by e-mail key -> id (one lean query)."""
+        u, r = t.users.c, t.user_roles.c
+        rows = self._db.read(
+            sa.select(u.id, u.email_key)
+            .join(t.user_roles, r.user_id == u.id)
+            .where(u.clinic_id == clinic_id, u.is_active.is_(True), r.role == Role.CLIENT.value)
+        )
+        out: dict[str, str] = {}
+        for row in rows:
+            out[row["id"]] = row["id"]
+            out[row["email_key"]] = row["id"]
+        return out
+
     def set_password_hash(self, user_id: str, password_hash: str | None) -> None:
         """Store (or clear) the user's password hash; it is never part of `User`."""
         stmt = sa.update(t.users).where(t.users.c.id == user_id)
@@ -158,6 +178,27 @@ class SqlAdministrationRepository(SqlRepository[Administration]):
     def delete(self, record_id: str) -> None:
         raise ConflictError("a submitted administration is part of the clinical record")
 
+    def add_columns(self, columns: AdministrationColumns) -> int:
+        """Bulk insert (see `twostep.storage.bulk`), in this unit of work's transaction."""
+        with translated():
+            return insert_administration_columns(self._db.connection, columns)
+
+    def keys_for_clients(
+        self, client_ids: Sequence[str], instrument_id: str
+    ) -> dict[tuple[str, datetime], float | None]:
+        """(client, completion time) -> total of every current administration of these clients."""
+        c = t.administrations.c
+        out: dict[tuple[str, datetime], float | None] = {}
+        for chunk in iter_chunks(list(client_ids), CHUNK):
+            rows = self._db.read(
+                sa.select(c.client_id, c.completed_at, c.total).where(
+                    c.client_id.in_(chunk), c.instrument_id == instrument_id, _CURRENT
+                )
+            )
+            for r in rows:
+                out[(r["client_id"], r["completed_at"])] = r["total"]
+        return out
+
     def history(self, client_id: str, instrument_id: str) -> list[Administration]:
         c = t.administrations.c
         stmt = self._select().where(
@@ -216,3 +257,183 @@ class SqlSharingRepository:
         )
         self._db.write(stmt)
         return preference
+
+
+class SqlImportLog:
+    """`ImportLog` on the ``import_batches`` table."""
+
+    def __init__(self, db: Executor) -> None:
+        self._db = db
+
+    def find(self, clinic_id: str, kind: str, file_hash: str) -> ImportBatch | None:
+        table = t.import_batches
+        rows = self._db.read(
+            sa.select(table).where(
+                table.c.clinic_id == clinic_id, table.c.kind == kind, table.c.file_hash == file_hash
+            )
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return ImportBatch(
+            id=r["id"],
+            clinic_id=r["clinic_id"],
+            kind=r["kind"],
+            source_name=r["source_name"],
+            file_hash=r["file_hash"],
+            rows=r["rows"],
+            created_at=r["created_at"],
+            created_by=r["created_by"],
+        )
+
+    def record(self, batch: ImportBatch) -> ImportBatch:
+        self._db.write(
+            sa.insert(t.import_batches).values(
+                id=batch.id,
+                clinic_id=batch.clinic_id,
+                kind=batch.kind,
+                source_name=batch.source_name[:500],
+                file_hash=batch.file_hash,
+                rows=batch.rows,
+                created_at=batch.created_at,
+                created_by=batch.created_by,
+            )
+        )
+        return batch
+
+
+class SqlWebSessionRepository:
+    """`WebSessionRepository` on ``web_sessions``."""
+
+    def __init__(self, db: Executor) -> None:
+        self._db = db
+
+    def add(self, session: WebSession) -> WebSession:
+        self._db.write(
+            sa.insert(t.web_sessions).values(
+                id=session.id,
+                user_id=session.user_id,
+                token_hash=session.token_hash,
+                csrf_hash=session.csrf_hash,
+                created_at=session.created_at,
+                last_seen_at=session.last_seen_at,
+                expires_at=session.expires_at,
+                revoked_at=session.revoked_at,
+            )
+        )
+        return session
+
+    def by_token_hash(self, token_hash: str) -> WebSession | None:
+        c = t.web_sessions.c
+        rows = self._db.read(sa.select(t.web_sessions).where(c.token_hash == token_hash))
+        if not rows:
+            return None
+        r = rows[0]
+        return WebSession(
+            id=r["id"],
+            user_id=r["user_id"],
+            token_hash=r["token_hash"],
+            csrf_hash=r["csrf_hash"],
+            created_at=r["created_at"],
+            last_seen_at=r["last_seen_at"],
+            expires_at=r["expires_at"],
+            revoked_at=r["revoked_at"],
+        )
+
+    def touch(self, session_id: str, at: datetime) -> None:
+        c = t.web_sessions.c
+        self._db.write(sa.update(t.web_sessions).where(c.id == session_id).values(last_seen_at=at))
+
+    def revoke(self, session_id: str, at: datetime) -> None:
+        c = t.web_sessions.c
+        self._db.write(
+            sa.update(t.web_sessions)
+            .where(c.id == session_id, c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+
+    def revoke_user(self, user_id: str, at: datetime) -> int:
+        c = t.web_sessions.c
+        return self._db.write(
+            sa.update(t.web_sessions)
+            .where(c.user_id == user_id, c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+
+
+class SqlLoginAttemptRepository:
+    """`LoginAttemptRepository` on ``login_attempts``."""
+
+    def __init__(self, db: Executor) -> None:
+        self._db = db
+
+    def record(self, key: str, at: datetime, success: bool) -> None:
+        self._db.write(sa.insert(t.login_attempts).values(key=key, at=at, success=success))
+
+    def failures_since(self, key: str, since: datetime) -> int:
+        c = t.login_attempts.c
+        last_ok = sa.select(sa.func.max(c.at)).where(c.key == key, c.success.is_(True))
+        rows = self._db.read(
+            sa.select(sa.func.count().label("n")).where(
+                c.key == key,
+                c.success.is_(False),
+                c.at >= since,
+                sa.or_(last_ok.scalar_subquery().is_(None), c.at > last_ok.scalar_subquery()),
+            )
+        )
+        return int(rows[0]["n"]) if rows else 0
+
+
+class SqlDraftRepository:
+    """`DraftRepository` on ``checkin_drafts`` (answers encrypted at rest)."""
+
+    def __init__(self, db: Executor, dialect_name: str) -> None:
+        self._db = db
+        self._dialect = dialect_name
+
+    def get(self, client_id: str, instrument_id: str) -> CheckinDraft | None:
+        c = t.checkin_drafts.c
+        rows = self._db.read(
+            sa.select(t.checkin_drafts).where(
+                c.client_id == client_id, c.instrument_id == instrument_id
+            )
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return CheckinDraft(
+            client_id=r["client_id"],
+            instrument_id=r["instrument_id"],
+            answers=dict(r["answers"]),
+            updated_at=r["updated_at"],
+            risk_alerted=bool(r["risk_alerted"]),
+        )
+
+    def save(self, draft: CheckinDraft) -> CheckinDraft:
+        row = {
+            "client_id": draft.client_id,
+            "instrument_id": draft.instrument_id,
+            "answers": dict(draft.answers),
+            "updated_at": draft.updated_at,
+            "risk_alerted": draft.risk_alerted,
+        }
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        stmt = dialect.insert(t.checkin_drafts).values(row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["client_id", "instrument_id"],
+            set_={
+                "answers": stmt.excluded.answers,
+                "updated_at": stmt.excluded.updated_at,
+                "risk_alerted": stmt.excluded.risk_alerted,
+            },
+        )
+        self._db.write(stmt)
+        return draft
+
+    def delete(self, client_id: str, instrument_id: str) -> None:
+        c = t.checkin_drafts.c
+        self._db.write(
+            sa.delete(t.checkin_drafts).where(
+                c.client_id == client_id, c.instrument_id == instrument_id
+            )
+        )

@@ -147,8 +147,7 @@ administrations = sa.Table(
     instant("received_at"),
     ref("submitted_by", "users.id", nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
-    # unique: a version can be superseded once; the chain of corrections is linear
-    sa.Column("supersedes_id", sa.String(ID_LENGTH), nullable=True, unique=True),
+    sa.Column("supersedes_id", sa.String(ID_LENGTH), nullable=True),
     sa.Column("source", sa.String(16), nullable=False),
     sa.CheckConstraint("version >= 1", name="version"),
     sa.CheckConstraint(
@@ -164,12 +163,13 @@ administrations = sa.Table(
         name="fk_administrations_episode",
     ),
     sa.ForeignKeyConstraint(
-        ["supersedes_id", "client_id"],
-        ["administrations.id", "administrations.client_id"],
+        ["supersedes_id"],
+        ["administrations.id"],
         ondelete="RESTRICT",
         name="fk_administrations_supersedes",
     ),
-    sa.UniqueConstraint("id", "client_id"),
+    # that a correction keeps its client is checked by the trigger "administrations_same_client"
+    # (a composite foreign key would need one more unique index, costly in bulk imports)
     # the natural key: one submission per client, instrument, moment and version (RL-09)
     sa.UniqueConstraint(
         "client_id",
@@ -178,7 +178,16 @@ administrations = sa.Table(
         "version",
         name="uq_administrations_natural_key",
     ),
-    sa.Index(None, "client_id", "completed_at"),
+    # unique: a version can be superseded once, so the chain of corrections is linear.
+    # Partial (only corrections are indexed): first versions, nearly every row, cost nothing,
+    # which keeps bulk imports fast. The natural key above serves the per-client queries.
+    sa.Index(
+        "uq_administrations_supersedes_id",
+        "supersedes_id",
+        unique=True,
+        sqlite_where=sa.text("supersedes_id IS NOT NULL"),
+        postgresql_where=sa.text("supersedes_id IS NOT NULL"),
+    ),
 )
 
 alerts = sa.Table(
@@ -201,8 +210,8 @@ alerts = sa.Table(
     enum_check("kind", AlertKind, "kind"),
     enum_check("status", AlertStatus, "status"),
     sa.ForeignKeyConstraint(
-        ["administration_id", "client_id"],
-        ["administrations.id", "administrations.client_id"],
+        ["administration_id"],
+        ["administrations.id"],
         ondelete="RESTRICT",
         name="fk_alerts_administration",
     ),

@@ -27,6 +27,7 @@ from twostep.storage.schema import (
 )
 
 __all__ = [
+    "checkin_drafts",
     "goal_reviews",
     "goal_steps",
     "goals",
@@ -273,4 +274,17 @@ sharing_preferences = sa.Table(
     instant("updated_at", nullable=True),
     sa.PrimaryKeyConstraint("client_id", "kind"),
     enum_check("kind", EntryKind, "kind"),
+)
+
+
+#: Started, unsubmitted check-ins (answers encrypted); deleted when the check-in is submitted.
+checkin_drafts = sa.Table(
+    "checkin_drafts",
+    metadata,
+    ref("client_id", "users.id", ondelete="CASCADE"),
+    sa.Column("instrument_id", sa.String(64), nullable=False),
+    sa.Column("answers", EncryptedJSON("checkin_drafts.answers"), nullable=False),
+    instant("updated_at"),
+    sa.Column("risk_alerted", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("client_id", "instrument_id"),
 )

@@ -38,6 +38,9 @@ SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
     ("synchronous", "FULL"),
     ("foreign_keys", "ON"),
     ("busy_timeout", "5000"),
+    # 64 MB of page cache per connection (default 2 MB): index pages of large tables stay
+    # in memory, which makes bulk imports about twice as fast; it is a cache, not durability
+    ("cache_size", "-65536"),
 )
 
 #: Execution option: start SQLite transactions with a deferred BEGIN (read-only work).
@@ -48,7 +51,7 @@ def normalise_url(url: str | URL) -> URL:
     """Parse ``url``; choose psycopg 3 for PostgreSQL (``postgresql://``, ``postgres://``)."""
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: e.g. a non-numeric port
         raise ConfigurationError(f"not a database URL: {exc}") from None
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -84,6 +87,7 @@ def make_engine(
             parsed,
             pool_pre_ping=True,
             echo=echo,
+            hide_parameters=True,  # statement parameters are clinical data: keep them out of errors
             connect_args={"options": "-c timezone=UTC"},
             **({"poolclass": poolclass} if poolclass is not None else {}),
         )
@@ -112,7 +116,7 @@ def _sqlite_engine(url: URL, *, poolclass: type[Pool] | None, echo: bool) -> Eng
     }
     if poolclass is not None:
         kwargs["poolclass"] = poolclass
-    engine = sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, hide_parameters=True, **kwargs)
     sa.event.listen(engine, "connect", _sqlite_on_connect)
     sa.event.listen(engine, "begin", _sqlite_on_begin)
     return engine

@@ -115,7 +115,8 @@ def translate(error: BaseException) -> TwostepError:
         return _postgres(error)
     if isinstance(error, sa_exc.TimeoutError):
         return StorageError("no database connection became free in time; try again")
-    return StorageError(f"database error: {type(error).__name__}: {error}")
+    # never the message itself: it may carry SQL text and values (clinical data)
+    return StorageError(f"database error: {type(error).__name__}")
 
 
 @contextmanager
@@ -126,4 +127,6 @@ def translated() -> Iterator[None]:
     except TwostepError:
         raise
     except (sa_exc.SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
-        raise translate(exc) from exc
+        # `from None`: the driver's exception may hold statement parameters, i.e.
+        # clinical data, which must not reach logs through a chained traceback
+        raise translate(exc) from None

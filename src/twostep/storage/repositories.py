@@ -40,6 +40,11 @@ class Executor(Protocol):
 
     def write(self, statement: Executable, rows: Sequence[dict[str, Any]] | None = None) -> int: ...
 
+    @property
+    def connection(self) -> sa.Connection:
+        """The connection of the current transaction (for bulk paths)."""
+        ...
+
 
 def _utc(value: datetime, where: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:

@@ -12,7 +12,14 @@ import sqlalchemy as sa
 from twostep.storage.encryption import EncryptedJSON
 from twostep.storage.schema import ID_LENGTH, enum_check, id_column, instant, metadata, ref
 
-__all__ = ["AUDIT_OUTCOMES", "audit_log", "idempotency_keys", "import_batches"]
+__all__ = [
+    "AUDIT_OUTCOMES",
+    "audit_log",
+    "idempotency_keys",
+    "import_batches",
+    "login_attempts",
+    "web_sessions",
+]
 
 AUDIT_OUTCOMES = ("ok", "denied", "error")
 HASH_LENGTH = 64  # SHA-256, hex
@@ -73,4 +80,37 @@ idempotency_keys = sa.Table(
     instant("created_at"),
     sa.PrimaryKeyConstraint("user_id", "key"),
     sa.Index(None, "created_at"),
+)
+
+
+#: Browser sessions, server-side (the cookie holds a random token; only its hash is kept).
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    id_column(),
+    ref("user_id", "users.id", ondelete="CASCADE"),
+    sa.Column("token_hash", sa.String(HASH_LENGTH), nullable=False, unique=True),
+    sa.Column("csrf_hash", sa.String(HASH_LENGTH), nullable=False),
+    instant("created_at"),
+    instant("last_seen_at"),
+    instant("expires_at"),
+    instant("revoked_at", nullable=True),
+    sa.Index(None, "user_id"),
+)
+
+#: Login attempts by key: a hash of the e-mail address or of the client network, never the
+#: address itself. Kept for throttling; old rows may be deleted (they are not clinical data).
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("key", sa.String(HASH_LENGTH + 8), nullable=False),
+    instant("at"),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Index(None, "key", "at"),
 )

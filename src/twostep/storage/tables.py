@@ -21,6 +21,7 @@ from twostep.storage.care_tables import (
     users,
 )
 from twostep.storage.client_tables import (
+    checkin_drafts,
     goal_reviews,
     goal_steps,
     goals,
@@ -36,7 +37,13 @@ from twostep.storage.client_tables import (
     thought_records,
 )
 from twostep.storage.schema import metadata
-from twostep.storage.system_tables import audit_log, idempotency_keys, import_batches
+from twostep.storage.system_tables import (
+    audit_log,
+    idempotency_keys,
+    import_batches,
+    login_attempts,
+    web_sessions,
+)
 from twostep.storage.triggers import install_triggers
 
 __all__ = [
@@ -45,6 +52,7 @@ __all__ = [
     "appointments",
     "assignments",
     "audit_log",
+    "checkin_drafts",
     "clinics",
     "episodes",
     "goal_reviews",
@@ -53,6 +61,7 @@ __all__ = [
     "idempotency_keys",
     "import_batches",
     "journal_entries",
+    "login_attempts",
     "metadata",
     "self_care_entries",
     "session_topics",
@@ -65,6 +74,7 @@ __all__ = [
     "thought_records",
     "user_roles",
     "users",
+    "web_sessions",
 ]
 
 install_triggers(metadata)

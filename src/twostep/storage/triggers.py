@@ -31,6 +31,19 @@ SQLITE_TRIGGERS: tuple[str, ...] = (
     "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
     "CREATE TRIGGER administrations_no_update BEFORE UPDATE ON administrations "
     "BEGIN SELECT RAISE(ABORT, 'administrations are immutable'); END",
+    # The WHEN clause keeps bulk imports (no supersedes_id) from paying for the lookup.
+    "CREATE TRIGGER administrations_same_client BEFORE INSERT ON administrations "
+    "WHEN NEW.supersedes_id IS NOT NULL AND NEW.client_id IS NOT "
+    "(SELECT client_id FROM administrations WHERE id = NEW.supersedes_id) "
+    "BEGIN SELECT RAISE(ABORT, 'a correction must keep the client'); END",
+    "CREATE TRIGGER alerts_same_client BEFORE INSERT ON alerts "
+    "WHEN NEW.administration_id IS NOT NULL AND NEW.client_id IS NOT "
+    "(SELECT client_id FROM administrations WHERE id = NEW.administration_id) "
+    "BEGIN SELECT RAISE(ABORT, 'an alert must belong to the client of its administration'); END",
+    "CREATE TRIGGER alerts_same_client_update BEFORE UPDATE OF administration_id, client_id "
+    "ON alerts WHEN NEW.administration_id IS NOT NULL AND NEW.client_id IS NOT "
+    "(SELECT client_id FROM administrations WHERE id = NEW.administration_id) "
+    "BEGIN SELECT RAISE(ABORT, 'an alert must belong to the client of its administration'); END",
 )
 
 POSTGRESQL_TRIGGERS: tuple[str, ...] = (
@@ -46,9 +59,39 @@ $$""",
     "FOR EACH STATEMENT EXECUTE FUNCTION twostep_refuse_change('append-only')",
     "CREATE TRIGGER administrations_no_update BEFORE UPDATE ON administrations "
     "FOR EACH ROW EXECUTE FUNCTION twostep_refuse_change('immutable')",
+    """CREATE OR REPLACE FUNCTION twostep_same_client() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.client_id IS DISTINCT FROM
+       (SELECT client_id FROM administrations WHERE id = NEW.supersedes_id) THEN
+        RAISE EXCEPTION 'a correction must keep the client' USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NEW;
+END
+$$""",
+    "CREATE TRIGGER administrations_same_client BEFORE INSERT ON administrations "
+    "FOR EACH ROW WHEN (NEW.supersedes_id IS NOT NULL) EXECUTE FUNCTION twostep_same_client()",
+    """CREATE OR REPLACE FUNCTION twostep_alert_client() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.client_id IS DISTINCT FROM
+       (SELECT client_id FROM administrations WHERE id = NEW.administration_id) THEN
+        RAISE EXCEPTION 'an alert must belong to the client of its administration'
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NEW;
+END
+$$""",
+    "CREATE TRIGGER alerts_same_client BEFORE INSERT OR UPDATE OF administration_id, client_id "
+    "ON alerts FOR EACH ROW WHEN (NEW.administration_id IS NOT NULL) "
+    "EXECUTE FUNCTION twostep_alert_client()",
 )
 
-POSTGRESQL_DROP: tuple[str, ...] = ("DROP FUNCTION IF EXISTS twostep_refuse_change() CASCADE",)
+POSTGRESQL_DROP: tuple[str, ...] = (
+    "DROP FUNCTION IF EXISTS twostep_refuse_change() CASCADE",
+    "DROP FUNCTION IF EXISTS twostep_same_client() CASCADE",
+    "DROP FUNCTION IF EXISTS twostep_alert_client() CASCADE",
+)
 
 
 def install_triggers(metadata: sa.MetaData) -> None:

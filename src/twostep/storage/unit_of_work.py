@@ -33,11 +33,15 @@ from twostep.domain.ports import (
     AssignmentRepository,
     AuditEvent,
     AuditLog,
+    DraftRepository,
+    ImportLog,
+    LoginAttemptRepository,
     Repository,
     SharingRepository,
     UnitOfWork,
     UnitOfWorkFactory,
     UserRepository,
+    WebSessionRepository,
 )
 from twostep.domain.records import (
     Appointment,
@@ -62,8 +66,12 @@ from twostep.storage.care_repositories import (
     SqlAdministrationRepository,
     SqlAlertRepository,
     SqlAssignmentRepository,
+    SqlDraftRepository,
+    SqlImportLog,
+    SqlLoginAttemptRepository,
     SqlSharingRepository,
     SqlUserRepository,
+    SqlWebSessionRepository,
 )
 from twostep.storage.engine import READ_ONLY_OPTION
 from twostep.storage.failures import translated
@@ -104,6 +112,10 @@ class SqlUnitOfWork:
         self.support_contacts: Repository[SupportContact] = SqlRepository(self, m.SUPPORT_CONTACT)
         self.topics: Repository[SessionTopic] = SqlRepository(self, m.TOPIC)
         self.sharing: SharingRepository = SqlSharingRepository(self, engine.dialect.name)
+        self.imports: ImportLog = SqlImportLog(self)
+        self.web_sessions: WebSessionRepository = SqlWebSessionRepository(self)
+        self.login_attempts: LoginAttemptRepository = SqlLoginAttemptRepository(self)
+        self.drafts: DraftRepository = SqlDraftRepository(self, engine.dialect.name)
         self._audit = SqlAuditLog(self, self._append_audit)
         self.audit: AuditLog = self._audit
 

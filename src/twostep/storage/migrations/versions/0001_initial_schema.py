@@ -34,6 +34,19 @@ SQLITE_TRIGGERS = (
     "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
     "CREATE TRIGGER administrations_no_update BEFORE UPDATE ON administrations "
     "BEGIN SELECT RAISE(ABORT, 'administrations are immutable'); END",
+    # The WHEN clause keeps bulk imports (no supersedes_id) from paying for the lookup.
+    "CREATE TRIGGER administrations_same_client BEFORE INSERT ON administrations "
+    "WHEN NEW.supersedes_id IS NOT NULL AND NEW.client_id IS NOT "
+    "(SELECT client_id FROM administrations WHERE id = NEW.supersedes_id) "
+    "BEGIN SELECT RAISE(ABORT, 'a correction must keep the client'); END",
+    "CREATE TRIGGER alerts_same_client BEFORE INSERT ON alerts "
+    "WHEN NEW.administration_id IS NOT NULL AND NEW.client_id IS NOT "
+    "(SELECT client_id FROM administrations WHERE id = NEW.administration_id) "
+    "BEGIN SELECT RAISE(ABORT, 'an alert must belong to the client of its administration'); END",
+    "CREATE TRIGGER alerts_same_client_update BEFORE UPDATE OF administration_id, client_id "
+    "ON alerts WHEN NEW.administration_id IS NOT NULL AND NEW.client_id IS NOT "
+    "(SELECT client_id FROM administrations WHERE id = NEW.administration_id) "
+    "BEGIN SELECT RAISE(ABORT, 'an alert must belong to the client of its administration'); END",
 )
 
 POSTGRESQL_TRIGGERS = (
@@ -49,6 +62,32 @@ $$""",
     "FOR EACH STATEMENT EXECUTE FUNCTION twostep_refuse_change('append-only')",
     "CREATE TRIGGER administrations_no_update BEFORE UPDATE ON administrations "
     "FOR EACH ROW EXECUTE FUNCTION twostep_refuse_change('immutable')",
+    """CREATE OR REPLACE FUNCTION twostep_same_client() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.client_id IS DISTINCT FROM
+       (SELECT client_id FROM administrations WHERE id = NEW.supersedes_id) THEN
+        RAISE EXCEPTION 'a correction must keep the client' USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NEW;
+END
+$$""",
+    "CREATE TRIGGER administrations_same_client BEFORE INSERT ON administrations "
+    "FOR EACH ROW WHEN (NEW.supersedes_id IS NOT NULL) EXECUTE FUNCTION twostep_same_client()",
+    """CREATE OR REPLACE FUNCTION twostep_alert_client() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.client_id IS DISTINCT FROM
+       (SELECT client_id FROM administrations WHERE id = NEW.administration_id) THEN
+        RAISE EXCEPTION 'an alert must belong to the client of its administration'
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NEW;
+END
+$$""",
+    "CREATE TRIGGER alerts_same_client BEFORE INSERT OR UPDATE OF administration_id, client_id "
+    "ON alerts FOR EACH ROW WHEN (NEW.administration_id IS NOT NULL) "
+    "EXECUTE FUNCTION twostep_alert_client()",
 )
 
 
@@ -567,8 +606,8 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
-            ["supersedes_id", "client_id"],
-            ["administrations.id", "administrations.client_id"],
+            ["supersedes_id"],
+            ["administrations.id"],
             name="fk_administrations_supersedes",
             ondelete="RESTRICT",
         ),
@@ -580,13 +619,14 @@ def upgrade() -> None:
             "version",
             name="uq_administrations_natural_key",
         ),
-        sa.UniqueConstraint("id", "client_id", name=op.f("uq_administrations_id_client_id")),
-        sa.UniqueConstraint("supersedes_id", name=op.f("uq_administrations_supersedes_id")),
     )
     op.create_index(
-        op.f("ix_administrations_client_id_completed_at"),
+        "uq_administrations_supersedes_id",
         "administrations",
-        ["client_id", "completed_at"],
+        ["supersedes_id"],
+        unique=True,
+        sqlite_where=sa.text("supersedes_id IS NOT NULL"),
+        postgresql_where=sa.text("supersedes_id IS NOT NULL"),
     )
 
     op.create_table(
@@ -754,8 +794,8 @@ def upgrade() -> None:
             name=op.f("ck_alerts_status"),
         ),
         sa.ForeignKeyConstraint(
-            ["administration_id", "client_id"],
-            ["administrations.id", "administrations.client_id"],
+            ["administration_id"],
+            ["administrations.id"],
             name="fk_alerts_administration",
             ondelete="RESTRICT",
         ),
@@ -804,3 +844,5 @@ def downgrade() -> None:
     op.drop_table("audit_log")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS twostep_refuse_change()")
+        op.execute("DROP FUNCTION IF EXISTS twostep_same_client()")
+        op.execute("DROP FUNCTION IF EXISTS twostep_alert_client()")
