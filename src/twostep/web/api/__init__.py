@@ -7,4 +7,12 @@ from twostep.web.policy import authorize
 router = APIRouter(dependencies=[Depends(authorize)])
 
 # the area modules register their routes on `router` when imported
-from twostep.web.api import session  # noqa: E402,F401
+from twostep.web.api import (  # noqa: E402
+    admin,  # noqa: F401
+    client_checkin,  # noqa: F401
+    client_progress,  # noqa: F401
+    client_records,  # noqa: F401
+    service,  # noqa: F401
+    session,  # noqa: F401
+    therapist,  # noqa: F401
+)

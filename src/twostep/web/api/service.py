@@ -1,0 +1,5 @@
+"""API v1: service (see the module docstring once filled)."""
+
+from __future__ import annotations
+
+from twostep.web.api import router  # noqa: F401
