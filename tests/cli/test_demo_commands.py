@@ -176,7 +176,7 @@ def test_demo_creates_clinic_database_norms_and_report(tmp_path: Path) -> None:
     import sqlite3
 
     folder = tmp_path / "demo"
-    res = invoke("demo", "--out", folder)
+    res = invoke("demo", "--out", folder, "--no-serve")
     assert res.exit_code == 0, res.stderr
     names = {p.name for p in folder.iterdir()}
     assert {"analysis", "clinic-scores.csv", "norms-gad7.json", "norms-phq9.json",
@@ -202,7 +202,7 @@ def test_demo_creates_clinic_database_norms_and_report(tmp_path: Path) -> None:
     out = " ".join(res.stderr.split()) + " ".join(res.stdout.split())
     assert "report.html" in out
     # running it again replaces the demo instead of failing or duplicating it
-    again = invoke("demo", "--out", folder)
+    again = invoke("demo", "--out", folder, "--no-serve")
     assert again.exit_code == 0, again.stderr
     with sqlite3.connect(folder / "twostep.db") as db:
         assert db.execute("select count(*) from administrations").fetchone()[0] == n_admins

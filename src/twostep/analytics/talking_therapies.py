@@ -30,10 +30,13 @@ from twostep.errors import AnalysisError, ConfigurationError
 __all__ = [
     "AnxietyMeasure",
     "EpisodeOutcomes",
+    "OutcomeCounts",
     "Rate",
     "ReliableChangeRule",
     "ServiceRates",
     "episode_outcomes",
+    "outcome_counts",
+    "rates_from_counts",
     "service_rates",
 ]
 
@@ -430,6 +433,54 @@ def service_rates(
     ConfigurationError
         If ``n_groups`` is smaller than the largest code + 1.
     """
+    counts = outcome_counts(outcomes, group=group, n_groups=n_groups)
+    return rates_from_counts(
+        counts, z=z, suppression_threshold=suppression_threshold, keep_zero=keep_zero
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class OutcomeCounts:
+    """The counts behind `ServiceRates`, per group: sums, so they merge across buckets.
+
+    ``recovery`` … ``reliable_deterioration`` count eligible episodes with that
+    outcome; the denominators follow from ``n_finished`` and
+    ``n_not_case_at_start`` (see `service_rates`).
+    """
+
+    n_finished: IntArray
+    n_not_case_at_start: IntArray
+    recovery: IntArray
+    reliable_recovery: IntArray
+    reliable_improvement: IntArray
+    reliable_deterioration: IntArray
+    n_finished_not_computable: IntArray
+
+    def merge(self, other: OutcomeCounts) -> OutcomeCounts:
+        """Element-wise sum (same groups in the same order)."""
+        if self.n_finished.shape != other.n_finished.shape:
+            raise ConfigurationError("cannot merge outcome counts of different groups")
+        return OutcomeCounts(*(getattr(self, f) + getattr(other, f) for f in OUTCOME_COUNT_FIELDS))
+
+
+OUTCOME_COUNT_FIELDS: tuple[str, ...] = (
+    "n_finished",
+    "n_not_case_at_start",
+    "recovery",
+    "reliable_recovery",
+    "reliable_improvement",
+    "reliable_deterioration",
+    "n_finished_not_computable",
+)
+
+
+def outcome_counts(
+    outcomes: EpisodeOutcomes,
+    *,
+    group: npt.ArrayLike | None = None,
+    n_groups: int | None = None,
+) -> OutcomeCounts:
+    """Tally `EpisodeOutcomes` per group (arguments as in `service_rates`)."""
     n = outcomes.eligible.size
     if group is None:
         codes = np.zeros(n, dtype=np.int64)
@@ -451,21 +502,36 @@ def service_rates(
         return np.bincount(codes, weights=mask.ravel(), minlength=count).astype(np.int64)
 
     eligible = outcomes.eligible
-    n_finished = tally(eligible)
-    n_not_case = tally(eligible & ~outcomes.case_pre)
-    recovery_base = n_finished - n_not_case
+    return OutcomeCounts(
+        n_finished=tally(eligible),
+        n_not_case_at_start=tally(eligible & ~outcomes.case_pre),
+        recovery=tally(eligible & outcomes.recovery),
+        reliable_recovery=tally(eligible & outcomes.reliable_recovery),
+        reliable_improvement=tally(eligible & outcomes.reliable_improvement),
+        reliable_deterioration=tally(eligible & outcomes.reliable_deterioration),
+        n_finished_not_computable=tally(outcomes.finished_treatment & ~outcomes.computable),
+    )
 
-    def rate(numerator_mask: BoolArray, denominator: IntArray) -> Rate:
-        return _rate(
-            tally(eligible & numerator_mask), denominator, z, suppression_threshold, keep_zero
-        )
+
+def rates_from_counts(
+    counts: OutcomeCounts,
+    *,
+    z: float = 1.96,
+    suppression_threshold: int = DEFAULT_SUPPRESSION_THRESHOLD,
+    keep_zero: bool = False,
+) -> ServiceRates:
+    """`ServiceRates` from (merged) `OutcomeCounts` — what `service_rates` computes."""
+    recovery_base = counts.n_finished - counts.n_not_case_at_start
+
+    def rate(numerator: IntArray, denominator: IntArray) -> Rate:
+        return _rate(numerator, denominator, z, suppression_threshold, keep_zero)
 
     return ServiceRates(
-        recovery=rate(outcomes.recovery, recovery_base),
-        reliable_recovery=rate(outcomes.reliable_recovery, recovery_base),
-        reliable_improvement=rate(outcomes.reliable_improvement, n_finished),
-        reliable_deterioration=rate(outcomes.reliable_deterioration, n_finished),
-        n_finished=n_finished,
-        n_not_case_at_start=n_not_case,
-        n_finished_not_computable=tally(outcomes.finished_treatment & ~outcomes.computable),
+        recovery=rate(counts.recovery, recovery_base),
+        reliable_recovery=rate(counts.reliable_recovery, recovery_base),
+        reliable_improvement=rate(counts.reliable_improvement, counts.n_finished),
+        reliable_deterioration=rate(counts.reliable_deterioration, counts.n_finished),
+        n_finished=counts.n_finished,
+        n_not_case_at_start=counts.n_not_case_at_start,
+        n_finished_not_computable=counts.n_finished_not_computable,
     )

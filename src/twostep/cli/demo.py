@@ -49,6 +49,7 @@ class DemoFiles:
     out: Path
     logins: tuple[tuple[str, str, str], ...]
     loaded: LoadSummary
+    clinic: DemoClinic
 
 
 def run_demo(folder: Path, catalogue: Catalogue, console: Console) -> DemoFiles:
@@ -102,7 +103,7 @@ def run_demo(folder: Path, catalogue: Catalogue, console: Console) -> DemoFiles:
     out = folder / "analysis"
     console.print("• analysing the clinic's PHQ-9 and GAD-7 scores (twostep analyze)")
     run_analyze(scores, out, AnalyzeOptions(norms=tuple(norms)), catalogue, console)
-    return DemoFiles(database, scores, tuple(norms), out, tuple(demo.logins), loaded)
+    return DemoFiles(database, scores, tuple(norms), out, tuple(demo.logins), loaded, demo)
 
 
 def _write_clinic_scores(demo: DemoClinic, path: Path, catalogue: Catalogue) -> None:

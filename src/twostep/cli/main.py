@@ -6,6 +6,7 @@ standard error (no traceback); unexpected errors keep their traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from twostep.config import Settings, load_settings
-from twostep.errors import TwostepError, ValidationError
+from twostep.errors import ConfigurationError, TwostepError, ValidationError
 from twostep.instruments.registry import Catalogue
 
 P = ParamSpec("P")
@@ -194,7 +195,7 @@ def demo_data(
 @handle_errors
 def norms_fit(
     source: Path = typer.Argument(
-        ..., help="Long-format scores of past episodes (CSV or Parquet)."
+        ..., help="Long-format scores of past episodes (CSV, Parquet, or a Parquet directory)."
     ),
     instrument: str = typer.Option(..., help="Catalogue id, e.g. phq9."),
     out: Path = typer.Option(..., "--out", "-o", help="The norms file to write (JSON)."),
@@ -204,27 +205,24 @@ def norms_fit(
     min_scores: int = typer.Option(
         1500, min=1, help="Fewest scores after intake (methods.md: 1,500)."
     ),
+    engine: str = typer.Option("local", help="local or spark (Parquet input)."),
+    buckets: int | None = typer.Option(None, min=1, help="Hash buckets of clients."),
+    master: str | None = typer.Option(None, help="Spark master URL."),
 ) -> None:
-    """Fit the quantile expected-response model with its cross-validated coverage check."""
-    from twostep.api import fit_norms
-    from twostep.interop.norms_file import write_norms
+    """Fit the quantile expected-response model (with its cross-validated coverage check) and
+    the setback-context table (methods.md §12) in one pass over CSV, Parquet or a directory."""
+    from twostep.cli.population import fit_norms_command
 
-    model = fit_norms(
+    fit_norms_command(
         source,
         instrument=instrument,
-        catalogue=catalogue(),
+        out=out,
         min_episodes=min_episodes,
         min_scores=min_scores,
+        engine=engine,
+        buckets=buckets,
+        master=master,
     )
-    write_norms(model, out)
-    console = Console(stderr=True)
-    console.print(escape(model.describe()))
-    if not model.coverage.passed:
-        console.print(
-            "[yellow]warning:[/] the coverage check failed: the 90th percentile does not hold "
-            "10 % ± 2 % of held-out scores; treat not-on-track signals from these norms with care"
-        )
-    console.print(f"wrote {escape(str(out))}")
 
 
 @app.command("serve")
@@ -235,21 +233,37 @@ def serve(
     workers: int = typer.Option(1, min=1, help="Worker processes (sessions live in the database)."),
 ) -> None:
     """Run the web app (JSON API under /api/v1 and the pages) with uvicorn."""
+    run_server(settings(), host=host, port=port, workers=workers)
+
+
+def run_server(
+    s: Settings, *, host: str | None = None, port: int | None = None, workers: int = 1
+) -> None:
+    """Check the settings and the schema, then serve ``s`` with uvicorn until interrupted."""
+    import os
+
     import uvicorn
 
-    s = settings()
     from twostep.config import require_production_ready
+    from twostep.storage.migrate import current, head
 
     require_production_ready(s)
+    if current(s.database_url) != head():
+        raise ConfigurationError(
+            "the database schema is not current: run `twostep db upgrade` first"
+        )
+    # the worker processes build the app from the environment (twostep.web.serve)
+    os.environ["TWOSTEP_DATABASE_URL"] = s.database_url
+    if s.norms_paths:
+        os.environ["TWOSTEP_NORMS_PATHS"] = json.dumps([str(p) for p in s.norms_paths])
     uvicorn.run(
         "twostep.web.serve:app",
         host=host or s.host,
         port=port or s.port,
         workers=workers,
-        factory=False,
         proxy_headers=True,
         server_header=False,
-        log_level="info",
+        log_level="warning",
     )
 
 
@@ -259,8 +273,13 @@ def demo(
     folder: Path = typer.Option(
         Path("twostep-demo"), "--out", "-o", help="Folder for the demo database, norms and report."
     ),
+    serve_app: bool = typer.Option(
+        True, "--serve/--no-serve", help="Start the web app on the demo clinic afterwards."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address the web app listens on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port of the web app."),
 ) -> None:
-    """Set up the demo clinic (database, logins), fit norms and write the analysis report."""
+    """Set up the demo clinic (database, logins), fit norms, write the report, start the app."""
     from twostep.cli.demo import DEMO_PASSWORD, run_demo
 
     console = Console(stderr=True)
@@ -276,6 +295,19 @@ def demo(
     console.print(f"Demo logins (password for all: [bold]{escape(DEMO_PASSWORD)}[/]):")
     for role, email, name in files.logins:
         console.print(f"  {role:<10} {escape(email):<36} {escape(name)}")
+    if not serve_app:
+        return
+    console.print(
+        f"\n[bold]The web app is starting at http://{host}:{port}/[/] "
+        "— sign in with a login above; Ctrl+C stops it."
+    )
+    demo_settings = settings().model_copy(
+        update={
+            "database_url": f"sqlite:///{files.database.resolve()}",
+            "norms_paths": [p.resolve() for p in files.norms],
+        }
+    )
+    run_server(demo_settings, host=host, port=port)
 
 
 @app.command("analyze")
@@ -388,6 +420,11 @@ def analyze_command(
 from twostep.cli import records as _records  # noqa: E402
 
 del _records
+
+# `twostep population ...` (twostep.cli.population imports this module)
+from twostep.cli.population import population_app as _population_app  # noqa: E402
+
+app.add_typer(_population_app, name="population")
 
 
 def main() -> None:  # pragma: no cover - console entry point

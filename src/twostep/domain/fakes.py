@@ -146,6 +146,7 @@ TABLES: tuple[str, ...] = (
     "login_attempts",
     "passwords",
     "drafts",
+    "activity",
 )
 
 
@@ -281,6 +282,13 @@ class FakeRepository(Generic[R]):
 
     def _ordered(self, records: list[R]) -> list[R]:
         return sorted(records, key=lambda r: _order_key(self._time(r), r.id))
+
+    def for_many_clients(self, client_ids: Sequence[str]) -> list[R]:
+        wanted = set(client_ids)
+        return self._ordered([r for r in self._rows.values() if self._client_of(r) in wanted])
+
+    def get_many(self, record_ids: Sequence[str]) -> list[R]:
+        return [self._rows[i] for i in dict.fromkeys(record_ids) if i in self._rows]
 
     def for_client(
         self, client_id: str, *, since: datetime | None = None, until: datetime | None = None
@@ -484,6 +492,10 @@ class FakeSharingRepository:
     def for_client(self, client_id: str) -> list[SharingPreference]:
         return [p for (c, _), p in sorted(self._rows.items()) if c == client_id]
 
+    def for_clients(self, client_ids: Sequence[str]) -> list[SharingPreference]:
+        wanted = set(client_ids)
+        return [p for (c, _), p in sorted(self._rows.items()) if c in wanted]
+
     def set(self, preference: SharingPreference) -> SharingPreference:
         kind = EntryKind(preference.kind)
         self._rows[(preference.client_id, kind)] = stored(replace(preference, kind=kind))
@@ -597,6 +609,21 @@ class FakeDraftRepository:
         self._rows.pop(f"{client_id}|{instrument_id}", None)
 
 
+class FakeActivityRepository:
+    """Change counters by client."""
+
+    def __init__(self, rows: dict[str, Any]) -> None:
+        self._rows = rows
+
+    def touch(self, client_ids: Sequence[str], at: datetime) -> None:
+        for c in dict.fromkeys(client_ids):
+            old = self._rows.get(c)
+            self._rows[c] = (old if isinstance(old, int) else 0) + 1
+
+    def versions(self, client_ids: Sequence[str]) -> dict[str, int]:
+        return {c: v for c in client_ids if isinstance(v := self._rows.get(c), int)}
+
+
 class FakeUnitOfWork:
     """One transaction over in-memory copies of every table.
 
@@ -662,6 +689,7 @@ class FakeUnitOfWork:
         self.web_sessions = FakeWebSessionRepository(t["web_sessions"])
         self.login_attempts = FakeLoginAttemptRepository(t["login_attempts"])
         self.drafts = FakeDraftRepository(t["drafts"])
+        self.activity = FakeActivityRepository(t["activity"])
         self._begin()
 
     def _begin(self) -> None:

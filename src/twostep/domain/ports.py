@@ -67,6 +67,14 @@ class Repository(Protocol[T]):
         """The client's records in time order (by the record's main time field)."""
         ...
 
+    def for_many_clients(self, client_ids: Sequence[str]) -> list[T]:
+        """The records of all ``client_ids`` in one query (caseload views), in time order."""
+        ...
+
+    def get_many(self, record_ids: Sequence[str]) -> list[T]:
+        """The records with these ids that exist (in no particular order)."""
+        ...
+
 
 class UserRepository(Repository[User], Protocol):
     def by_email(self, email: str) -> User | None: ...
@@ -123,6 +131,8 @@ class AlertRepository(Repository[Alert], Protocol):
 class SharingRepository(Protocol):
     def for_client(self, client_id: str) -> list[SharingPreference]: ...
 
+    def for_clients(self, client_ids: Sequence[str]) -> list[SharingPreference]: ...
+
     def set(self, preference: SharingPreference) -> SharingPreference: ...
 
 
@@ -167,6 +177,16 @@ class DraftRepository(Protocol):
         ...
 
     def delete(self, client_id: str, instrument_id: str) -> None: ...
+
+
+class ActivityRepository(Protocol):
+    """A change counter per client, bumped at every successful write to their record."""
+
+    def touch(self, client_ids: Sequence[str], at: datetime) -> None: ...
+
+    def versions(self, client_ids: Sequence[str]) -> dict[str, int]:
+        """Current counters (a client never written to is absent)."""
+        ...
 
 
 class WebSessionRepository(Protocol):
@@ -225,6 +245,7 @@ class UnitOfWork(Protocol):
     web_sessions: WebSessionRepository
     login_attempts: LoginAttemptRepository
     drafts: DraftRepository
+    activity: ActivityRepository
 
     def add_many(self, repository: Repository[T], records: Sequence[T]) -> int:
         """Add many records to one of this unit's repositories (one statement where possible)."""

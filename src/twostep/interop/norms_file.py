@@ -10,16 +10,29 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from twostep.analytics.norms_model import NormsModel
-from twostep.errors import InputFileError, Problem, ValidationError
+from twostep.analytics.setback_stats import SetbackCounts
+from twostep.errors import AnalysisError, InputFileError, Problem, ValidationError
 
 
-def write_norms(model: NormsModel, path: Path) -> None:
-    """Write ``model`` to ``path`` as pretty-printed JSON."""
+def write_norms(
+    model: NormsModel, path: Path, *, setback_context: Mapping[str, Any] | None = None
+) -> None:
+    """Write ``model`` to ``path`` as pretty-printed JSON.
+
+    ``setback_context`` (`SetbackCounts.to_dict`, methods.md §12) is stored
+    under the key ``setback_context``; `NormsModel.from_dict` ignores it and
+    `read_setback_context` reads it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(model.to_dict(), indent=2, allow_nan=False) + "\n"
+    data = model.to_dict()
+    if setback_context is not None:
+        data["setback_context"] = dict(setback_context)
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=".norms-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -34,6 +47,30 @@ def write_norms(model: NormsModel, path: Path) -> None:
 
 def read_norms(path: Path) -> NormsModel:
     """Load and validate a norms file."""
+    data = _read_object(path)
+    try:
+        return NormsModel.from_dict(data)
+    except ValidationError as exc:
+        raise InputFileError(
+            [Problem(f"{path}: {p.where}", p.code, p.message) for p in exc.problems]
+        ) from None
+
+
+def read_setback_context(path: Path) -> SetbackCounts | None:
+    """The §12 setback-context table of a norms file (None when the file has none)."""
+    data = _read_object(path)
+    table = data.get("setback_context")
+    if table is None:
+        return None
+    try:
+        return SetbackCounts.from_dict(table)
+    except AnalysisError as exc:
+        raise InputFileError(
+            [Problem(f"{path}: norms.setback_context", "invalid", str(exc))]
+        ) from None
+
+
+def _read_object(path: Path) -> dict[str, Any]:
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -51,9 +88,4 @@ def read_norms(path: Path) -> NormsModel:
         ) from None
     if not isinstance(data, dict):
         raise InputFileError([Problem(name, "malformed_json", "expected a JSON object")])
-    try:
-        return NormsModel.from_dict(data)
-    except ValidationError as exc:
-        raise InputFileError(
-            [Problem(f"{name}: {p.where}", p.code, p.message) for p in exc.problems]
-        ) from None
+    return data

@@ -91,6 +91,7 @@ def import_scores(
         inserted = sum(uow.administrations.add_columns(cols) for cols in fresh)
         touched = sorted({c for cols, _ in blocks for c in cols.client_ids.tolist()})
         n_rows = sum(len(cols) for cols, _ in blocks)
+        uow.activity.touch(touched, at)
         for client_id in touched:
             uow.audit.record(
                 AuditEvent(

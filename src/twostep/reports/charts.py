@@ -6,7 +6,7 @@ glance: the scores over administrations; the clinical cut-off; the
 within everyday ups and downs of the client's best, i.e. less than one
 reliable change worse); the expected band of clients who started at the same
 level when norms exist; and markers for sudden gains and losses, setback
-onsets and reliable deterioration. Missed administrations are gaps in the
+onsets, reliable deterioration and logged stressors (life events). Missed administrations are gaps in the
 line, marked on the axis. Markers differ in shape as well as colour, so the
 chart does not rely on colour alone.
 """
@@ -40,6 +40,7 @@ COLORS = {
     "loss": "#CC79A7",
     "setback": "#E69F00",
     "deteriorated": "#D55E00",
+    "stressor": "#555555",
 }
 
 
@@ -64,6 +65,9 @@ class ClientSeries:
     losses: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     setbacks: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     deteriorated: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: x positions (in sessions, may fall between two) where a stressor or life event began
+    stressors: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    x_label: str = "session"
 
 
 def client_chart_svg(
@@ -155,9 +159,10 @@ def _draw(ax: Axes, s: ClientSeries) -> None:
     )
     _markers(ax, x, y, s.setbacks, "D", COLORS["setback"], "setback")
     _markers(ax, x, y, s.deteriorated, "X", COLORS["deteriorated"], "reliable deterioration")
+    _stressors(ax, s)
     pad = (s.maximum - s.minimum) * 0.04
     ax.set_ylim(s.minimum - pad, s.maximum + pad)
-    ax.set_xlabel("session")
+    ax.set_xlabel(s.x_label)
     ax.set_ylabel(f"{s.measure} ({'higher = better' if s.higher_is_better else 'higher = worse'})")
     ax.set_title(s.title, fontsize=10, loc="left")
     ax.grid(alpha=0.25)
@@ -183,4 +188,25 @@ def _markers(
         mew=0.6,
         label=label,
         zorder=5,
+    )
+
+
+def _stressors(ax: Axes, s: ClientSeries) -> None:
+    """A dotted line and a star at the top of the chart where a logged stressor began."""
+    xs = s.stressors[np.isfinite(s.stressors)] if s.stressors.size else s.stressors
+    if xs.size == 0:
+        return
+    for pos in xs:
+        ax.axvline(float(pos), color=COLORS["stressor"], lw=0.8, ls=":", zorder=1)
+    ax.plot(
+        xs,
+        np.full(xs.size, s.maximum),
+        ls="none",
+        marker="*",
+        ms=11,
+        mfc="#ffffff",
+        mec=COLORS["stressor"],
+        mew=1.0,
+        label="stressor logged",
+        zorder=6,
     )

@@ -28,7 +28,7 @@ episodes are the clinical record and are not subject to sharing choices.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -154,6 +154,17 @@ def sharing_for(uow: UnitOfWork, client_id: str) -> dict[EntryKind, bool]:
     return out
 
 
+def sharing_for_many(
+    uow: UnitOfWork, client_ids: Sequence[str]
+) -> dict[str, dict[EntryKind, bool]]:
+    """`sharing_for` of many clients with one query."""
+    out = {c: dict(DEFAULT_SHARING) for c in client_ids}
+    for pref in uow.sharing.for_clients(client_ids):
+        if pref.client_id in out:
+            out[pref.client_id][EntryKind(pref.kind)] = pref.shared
+    return out
+
+
 def client_access(
     uow: UnitOfWork, actor: Actor, client_id: str, *, at: datetime | None = None
 ) -> ClientAccess:
@@ -181,11 +192,14 @@ def client_access(
 def caseload(uow: UnitOfWork, actor: Actor, *, at: datetime | None = None) -> list[User]:
     """The therapist's clients with an assignment active now (same clinic), by name."""
     require_role(uow, actor, Role.THERAPIST, "see a caseload")
-    seen: dict[str, User] = {}
-    for a in uow.assignments.active_for_therapist(actor.user_id, at):
-        if a.clinic_id != actor.clinic_id or a.client_id in seen:
-            continue
-        user = uow.users.get(a.client_id)
-        if user is not None and user.clinic_id == actor.clinic_id and Role.CLIENT in user.roles:
-            seen[a.client_id] = user
-    return sorted(seen.values(), key=lambda u: (u.display_name.casefold(), u.id))
+    wanted = [
+        a.client_id
+        for a in uow.assignments.active_for_therapist(actor.user_id, at)
+        if a.clinic_id == actor.clinic_id
+    ]
+    users = [
+        u
+        for u in uow.users.get_many(wanted)
+        if u.clinic_id == actor.clinic_id and Role.CLIENT in u.roles
+    ]
+    return sorted(users, key=lambda u: (u.display_name.casefold(), u.id))

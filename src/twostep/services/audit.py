@@ -12,6 +12,8 @@ AU-02, AU-04):
   outcome ``denied``) or rejects its input (`ValidationError`,
   `ConflictError`: outcome ``error``), everything it did is rolled back and
   the event alone is committed, then the error is raised again;
+* a successful write (any action but ``read`` and ``export``) about a client
+  also bumps that client's activity counter in the same transaction;
 * if the event cannot be recorded, the error propagates and nothing is
   committed or returned: no audit, no data.
 
@@ -38,6 +40,10 @@ from twostep.services.access import Actor, ClientAccess, client_access
 __all__ = ["AccessLogEntry", "AuditNote", "access_log", "audited"]
 
 T = TypeVar("T")
+
+#: Actions that change nothing; every other successful action bumps the client's activity
+#: counter (`ActivityRepository`), which tells cached caseload views that they are stale.
+READ_ACTIONS = frozenset({"read", "export"})
 
 
 @dataclass
@@ -96,7 +102,10 @@ def audited(
         except (ValidationError, ConflictError):
             _record_alone(uow, _event(actor, action, object_type, note, "error"))
             raise
-        uow.audit.record(_event(actor, action, object_type, note, "ok"))
+        event = _event(actor, action, object_type, note, "ok")
+        if action not in READ_ACTIONS and note.client_id is not None:
+            uow.activity.touch([note.client_id], event.at or datetime.now(UTC))
+        uow.audit.record(event)
         uow.commit()
         return result
 

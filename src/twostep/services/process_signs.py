@@ -25,13 +25,24 @@ kernel once per instrument and then `groundhog_day` once for all of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import fmean
+from typing import Protocol, TypeVar
 
 from twostep.domain.ports import UnitOfWork
-from twostep.domain.records import Appointment, AppointmentStatus, EntryKind
+from twostep.domain.records import (
+    Administration,
+    Appointment,
+    AppointmentStatus,
+    EntryKind,
+    Goal,
+    GoalReview,
+    JournalEntry,
+    SkillPractice,
+    SupportContact,
+)
 from twostep.services.access import ClientAccess
 from twostep.services.goals import gas_points, review_status
 
@@ -41,6 +52,7 @@ __all__ = [
     "WINDOW_DAYS",
     "ProcessSigns",
     "collect_signs",
+    "collect_signs_many",
     "focus_run",
 ]
 
@@ -50,6 +62,11 @@ WINDOW_DAYS = 28
 FOCUS_SESSIONS = 6
 #: The catalogue id of the engagement check.
 ENGAGEMENT_INSTRUMENT = "engagement"
+
+
+class _ClientRecord(Protocol):
+    @property
+    def client_id(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -96,20 +113,86 @@ def _count(times: Sequence[datetime], start: datetime, end: datetime) -> int:
 
 def collect_signs(uow: UnitOfWork, access: ClientAccess, now: datetime) -> ProcessSigns:
     """The process signs of ``access.client`` over the four weeks up to ``now``."""
-    cid = access.client_id
+    return collect_signs_many(uow, [access], now)[0]
+
+
+def collect_signs_many(
+    uow: UnitOfWork,
+    accesses: Sequence[ClientAccess],
+    now: datetime,
+    *,
+    administrations: Sequence[Administration] | None = None,
+) -> list[ProcessSigns]:
+    """`collect_signs` for many clients with one query per stream (a caseload at once).
+
+    ``administrations`` may pass the clients' current administrations when the
+    caller has loaded them already (only the engagement check's are used).
+    """
+    if not accesses:
+        return []
+    ids = [a.client_id for a in accesses]
+
+    def visible(kind: EntryKind) -> list[str]:
+        return [a.client_id for a in accesses if a.sees(kind)]
+
+    if administrations is None:
+        administrations = uow.administrations.for_clients(ids, ENGAGEMENT_INSTRUMENT)
+    engagement = _by_client(a for a in administrations if a.instrument_id == ENGAGEMENT_INSTRUMENT)
+    practice = _by_client(uow.skill_practice.for_many_clients(visible(EntryKind.SKILL_PRACTICE)))
+    journal_ids = [a.client_id for a in accesses if a.sees_journal()]
+    journal = _by_client(uow.journal.for_many_clients(journal_ids))
+    appointments = _by_client(uow.appointments.for_many_clients(ids))
+    goal_ids = visible(EntryKind.GOALS)
+    goals = _by_client(uow.goals.for_many_clients(goal_ids))
+    reviews = _by_client(uow.goal_reviews.for_many_clients(goal_ids))
+    contacts = _by_client(uow.support_contacts.for_many_clients(visible(EntryKind.SUPPORT_NETWORK)))
+    return [
+        _signs(
+            access,
+            now,
+            engagement=engagement.get(access.client_id, []),
+            practice=practice.get(access.client_id, []),
+            journal=journal.get(access.client_id, []),
+            appointments=appointments.get(access.client_id, []),
+            goals=goals.get(access.client_id, []),
+            reviews=reviews.get(access.client_id, []),
+            contacts=contacts.get(access.client_id, []),
+        )
+        for access in accesses
+    ]
+
+
+_R = TypeVar("_R", bound=_ClientRecord)
+
+
+def _by_client(records: Iterable[_R]) -> dict[str, list[_R]]:
+    out: dict[str, list[_R]] = {}
+    for r in records:
+        out.setdefault(r.client_id, []).append(r)
+    return out
+
+
+def _signs(
+    access: ClientAccess,
+    now: datetime,
+    *,
+    engagement: Sequence[Administration],
+    practice: Sequence[SkillPractice],
+    journal: Sequence[JournalEntry],
+    appointments: Sequence[Appointment],
+    goals: Sequence[Goal],
+    reviews: Sequence[GoalReview],
+    contacts: Sequence[SupportContact],
+) -> ProcessSigns:
+    """One client's signs from their records (already loaded)."""
     window = timedelta(days=WINDOW_DAYS)
     start, before = now - window, now - 2 * window
-    engagement = [
-        a.total
-        for a in uow.administrations.history(cid, ENGAGEMENT_INSTRUMENT)
-        if a.total is not None and start < a.completed_at <= now
-    ]
-    practice: list[datetime] | None = None
+    totals = [a.total for a in engagement if a.total is not None and start < a.completed_at <= now]
+    times: list[datetime] | None = None
     if access.sees(EntryKind.SKILL_PRACTICE):
-        practice = [p.practiced_at for p in uow.skill_practice.for_client(cid)]
+        times = [p.practiced_at for p in practice]
     if access.sees_journal():
-        practice = (practice or []) + [j.created_at for j in uow.journal.for_client(cid)]
-    appointments = uow.appointments.for_client(cid)
+        times = (times or []) + [j.created_at for j in journal]
     missed = sum(
         1
         for a in appointments
@@ -124,8 +207,6 @@ def collect_signs(uow: UnitOfWork, access: ClientAccess, now: datetime) -> Proce
     run, tag = focus_run([a for a in appointments if a.scheduled_at <= now])
     overdue = days_since = gas_latest = gas_previous = None
     if access.sees(EntryKind.GOALS):
-        goals = uow.goals.for_client(cid)
-        reviews = uow.goal_reviews.for_client(cid)
         statuses = [review_status(g, reviews, now.date()) for g in goals if g.closed_at is None]
         overdue = any(s.overdue for s in statuses)
         last = [s.last_reviewed_on for s in statuses if s.last_reviewed_on is not None]
@@ -135,13 +216,13 @@ def collect_signs(uow: UnitOfWork, access: ClientAccess, now: datetime) -> Proce
         gas_previous = scored[-2] if len(scored) > 1 else None
     contacts_recent = contacts_before = None
     if access.sees(EntryKind.SUPPORT_NETWORK):
-        days = [c.contacted_on for c in uow.support_contacts.for_client(cid)]
+        days = [c.contacted_on for c in contacts]
         contacts_recent = float(sum(1 for d in days if start.date() < d <= now.date()))
         contacts_before = float(sum(1 for d in days if before.date() < d <= start.date()))
     return ProcessSigns(
-        engagement_mean=round(fmean(engagement), 2) if engagement else None,
-        practice_recent=None if practice is None else float(_count(practice, start, now)),
-        practice_before=None if practice is None else float(_count(practice, before, start)),
+        engagement_mean=round(fmean(totals), 2) if totals else None,
+        practice_recent=None if times is None else float(_count(times, start, now)),
+        practice_before=None if times is None else float(_count(times, before, start)),
         missed_in_window=missed,
         missed_no_notice=no_notice,
         same_focus_run=run,

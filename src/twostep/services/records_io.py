@@ -110,7 +110,7 @@ from twostep.services.access import (
     not_found,
     verified_roles,
 )
-from twostep.services.audit import AuditNote, audited
+from twostep.services.audit import READ_ACTIONS, AuditNote, audited
 from twostep.services.checkin import _risk_alerts
 from twostep.services.validation import CLOCK_SKEW
 
@@ -197,8 +197,12 @@ def _audited_many(
         except (ValidationError, ConflictError):
             _record_alone(uow, _event(actor, action, refused, "error"))
             raise
-        for audit in events:
-            uow.audit.record(_event(actor, action, audit, "ok"))
+        written = [_event(actor, action, a, "ok") for a in events]
+        if action not in READ_ACTIONS:
+            touched = [e.client_id for e in written if e.client_id is not None]
+            uow.activity.touch(touched, datetime.now(UTC))
+        for event in written:
+            uow.audit.record(event)
         uow.commit()
         return result
 

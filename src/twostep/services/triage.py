@@ -28,14 +28,28 @@ instrument's reasons are left out (and logged); risk reasons come from the
 stored alerts and are always shown. Snoozed alerts whose time has not come are left
 out; acknowledged ones still count until resolved. The client's sharing
 choices apply to the process signs and goal reviews, as everywhere.
+
+**Caching** (`TriageCache`, optional): the caseload page is the therapist's
+most-visited page, and the analysis above costs far more than the page's
+latency budget. A cache keeps each therapist's reasons together with the
+activity counters of their clients (`ActivityRepository`, bumped in the same
+transaction as every write to a client's record) and reuses them while (a)
+the caseload is the same clients, (b) no counter moved and (c) they are
+younger than ``max_age`` (default 60 s: reasons that depend on the clock
+alone — a snooze running out, "2 days ago", the four-week window — are at
+most that late). Alerts are always read fresh, so a new risk alert shows at
+once even in a cached view. The cache is per process; several processes
+stay correct because the counters live in the database. Every call is
+audited whether or not it was served from the cache.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -47,16 +61,23 @@ from twostep.domain.ports import UnitOfWork, UnitOfWorkFactory
 from twostep.domain.records import Administration, Alert, AlertKind, AlertStatus, User
 from twostep.instruments.model import Purpose
 from twostep.instruments.registry import get_instrument
-from twostep.services.access import Actor, ClientAccess, Relation, caseload, sharing_for
+from twostep.services.access import Actor, ClientAccess, Relation, caseload, sharing_for_many
 from twostep.services.alerts import effective_status
 from twostep.services.audit import AuditNote, audited
 from twostep.services.histories import CourseAnalysis, analyze_courses, current_course
-from twostep.services.process_signs import ProcessSigns, collect_signs
+from twostep.services.process_signs import collect_signs_many
 from twostep.services.validation import utcnow
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PRIORITY", "AttentionReason", "Triage", "TriageEntry", "caseload_triage"]
+__all__ = [
+    "PRIORITY",
+    "AttentionReason",
+    "Triage",
+    "TriageCache",
+    "TriageEntry",
+    "caseload_triage",
+]
 
 #: Attention reasons and their priority (lower = more urgent).
 PRIORITY: Mapping[str, int] = {
@@ -113,6 +134,43 @@ class Triage:
         return tuple(e for e in self.entries if e.reasons)
 
 
+@dataclass(frozen=True)
+class _Cached:
+    key: tuple[tuple[str, ...], tuple[int, ...], int]
+    computed_at: datetime
+    reasons: dict[str, tuple[AttentionReason, ...]]  # without the alert reasons
+
+
+class TriageCache:
+    """Per-therapist cache of the score and process reasons (see the module docstring)."""
+
+    def __init__(self, max_age: timedelta = timedelta(seconds=60)) -> None:
+        self.max_age = max_age
+        self._entries: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(
+        self, therapist_id: str, key: tuple[tuple[str, ...], tuple[int, ...], int], at: datetime
+    ) -> _Cached | None:
+        with self._lock:
+            found = self._entries.get(therapist_id)
+            if (
+                found is None
+                or found.key != key
+                or not (timedelta(0) <= at - found.computed_at <= self.max_age)
+            ):
+                self.misses += 1
+                return None
+            self.hits += 1
+            return found
+
+    def put(self, therapist_id: str, entry: _Cached) -> None:
+        with self._lock:
+            self._entries[therapist_id] = entry
+
+
 def caseload_triage(
     uow_factory: UnitOfWorkFactory,
     actor: Actor,
@@ -120,6 +178,7 @@ def caseload_triage(
     now: datetime | None = None,
     scales: Mapping[str, Scale] | None = None,
     norms: Mapping[str, NormsModel] | None = None,
+    cache: TriageCache | None = None,
 ) -> Triage:
     """Rank the calling therapist's active caseload (see the module docstring)."""
     at = now or utcnow()
@@ -127,11 +186,26 @@ def caseload_triage(
     def op(uow: UnitOfWork, note: AuditNote) -> Triage:
         clients = caseload(uow, actor, at=at)
         note.role = Relation.THERAPIST.value
-        reasons: dict[str, list[AttentionReason]] = {c.id: [] for c in clients}
         ids = [c.id for c in clients]
-        _alert_reasons(uow, ids, at, reasons)
-        plateau_status = _score_reasons(uow, ids, reasons, scales, norms)
-        _process_reasons(uow, actor, clients, at, plateau_status, reasons)
+        computed = None
+        key: tuple[tuple[str, ...], tuple[int, ...], int] | None = None
+        if cache is not None:
+            versions = uow.activity.versions(ids)
+            key = (tuple(ids), tuple(versions.get(i, 0) for i in ids), id(norms))
+            computed = cache.get(actor.user_id, key, at)
+        if computed is None:
+            slow: dict[str, list[AttentionReason]] = {c.id: [] for c in clients}
+            administrations = uow.administrations.for_clients(ids)
+            plateau_status = _score_reasons(administrations, slow, scales, norms)
+            _process_reasons(uow, actor, clients, at, plateau_status, slow, administrations)
+            computed = _Cached(key or ((), (), 0), at, {c: tuple(r) for c, r in slow.items()})
+            if cache is not None and key is not None:
+                cache.put(actor.user_id, computed)
+        reasons: dict[str, list[AttentionReason]] = {c.id: [] for c in clients}
+        _alert_reasons(uow, ids, at, reasons)  # always fresh: risk shows at once
+        for cid, found in computed.reasons.items():
+            if cid in reasons:
+                reasons[cid].extend(found)
         entries = [
             TriageEntry(c.id, c.display_name, tuple(sorted(reasons[c.id], key=_order)))
             for c in clients
@@ -202,15 +276,14 @@ def _alert_reasons(
 
 
 def _score_reasons(
-    uow: UnitOfWork,
-    ids: list[str],
+    administrations: Sequence[Administration],
     reasons: dict[str, list[AttentionReason]],
     scales: Mapping[str, Scale] | None,
     norms: Mapping[str, NormsModel] | None,
 ) -> dict[str, str]:
     """Reasons from the latest labels; returns each client's plateau status (for Groundhog Day)."""
     grouped: dict[str, dict[str, list[Administration]]] = {}
-    for a in uow.administrations.for_clients(ids):
+    for a in administrations:
         grouped.setdefault(a.instrument_id, {}).setdefault(a.client_id, []).append(a)
     plateau: dict[str, str] = {}
     for iid, by_client in sorted(grouped.items()):
@@ -318,13 +391,13 @@ def _process_reasons(
     at: datetime,
     plateau: dict[str, str],
     reasons: dict[str, list[AttentionReason]],
+    administrations: Sequence[Administration],
 ) -> None:
-    signs: list[ProcessSigns] = []
-    for c in clients:
-        access = ClientAccess(actor, c, Relation.THERAPIST, sharing_for(uow, c.id))
-        signs.append(collect_signs(uow, access, at))
     if not clients:
         return
+    sharing = sharing_for_many(uow, [c.id for c in clients])
+    accesses = [ClientAccess(actor, c, Relation.THERAPIST, sharing[c.id]) for c in clients]
+    signs = collect_signs_many(uow, accesses, at, administrations=administrations)
 
     def col(values: list[float | None]) -> npt.NDArray[np.float64]:
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)

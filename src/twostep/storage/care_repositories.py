@@ -246,6 +246,14 @@ class SqlSharingRepository:
         rows = self._db.read(sa.select(table).where(table.c.client_id == client_id))
         return sorted((self._load(x) for x in rows), key=lambda p: EntryKind(p.kind).value)
 
+    def for_clients(self, client_ids: Sequence[str]) -> list[SharingPreference]:
+        table = t.sharing_preferences
+        out: list[SharingPreference] = []
+        for chunk in iter_chunks(list(dict.fromkeys(client_ids)), CHUNK):
+            rows = self._db.read(sa.select(table).where(table.c.client_id.in_(chunk)))
+            out.extend(self._load(x) for x in rows)
+        return sorted(out, key=lambda p: (p.client_id, EntryKind(p.kind).value))
+
     def set(self, preference: SharingPreference) -> SharingPreference:
         """Insert or replace the choice for (client, kind)."""
         row = m.SHARING.to_row(preference)
@@ -437,3 +445,34 @@ class SqlDraftRepository:
                 c.client_id == client_id, c.instrument_id == instrument_id
             )
         )
+
+
+class SqlActivityRepository:
+    """`ActivityRepository` on ``client_activity`` (an upsert per touched client)."""
+
+    def __init__(self, db: Executor, dialect_name: str) -> None:
+        self._db = db
+        self._dialect = dialect_name
+
+    def touch(self, client_ids: Sequence[str], at: datetime) -> None:
+        ids = list(dict.fromkeys(client_ids))
+        if not ids:
+            return
+        table = t.client_activity
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        stmt = dialect.insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["client_id"],
+            set_={"version": table.c.version + 1, "changed_at": stmt.excluded.changed_at},
+        )
+        self._db.write(stmt, [{"client_id": c, "version": 1, "changed_at": at} for c in ids])
+
+    def versions(self, client_ids: Sequence[str]) -> dict[str, int]:
+        table = t.client_activity
+        out: dict[str, int] = {}
+        for chunk in iter_chunks(list(dict.fromkeys(client_ids)), CHUNK):
+            rows = self._db.read(
+                sa.select(table.c.client_id, table.c.version).where(table.c.client_id.in_(chunk))
+            )
+            out.update({r["client_id"]: int(r["version"]) for r in rows})
+        return out

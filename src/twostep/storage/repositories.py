@@ -151,6 +151,20 @@ class SqlRepository(Generic[R]):
             stmt = stmt.where(*time_filters(time, since, until))
         return self._all(self._ordered(stmt))
 
+    def for_many_clients(self, client_ids: Sequence[str]) -> list[R]:
+        """The records of all ``client_ids`` (chunked ``IN`` lists), in time order."""
+        if self._client is None:
+            return []
+        out = self._for_many(self._client, client_ids)
+        time = self._mapper.time_column
+        if time is None:
+            return sorted(out, key=lambda r: r.id)  # type: ignore[attr-defined]
+        key = time.key
+        return sorted(out, key=lambda r: _time_key(getattr(r, key), r.id))  # type: ignore[attr-defined]
+
+    def get_many(self, record_ids: Sequence[str]) -> list[R]:
+        return self._for_many(self._table.c.id, record_ids)
+
     def _for_many(
         self, column: sa.Column[Any], values: Sequence[str], *where: ColumnElement[bool]
     ) -> list[R]:
@@ -159,3 +173,10 @@ class SqlRepository(Generic[R]):
         for chunk in iter_chunks(list(dict.fromkeys(values)), CHUNK):
             out.extend(self._all(self._select().where(column.in_(chunk), *where)))
         return out
+
+
+def _time_key(at: object, record_id: str) -> tuple[int, str, str]:
+    """Sort key of (time, id) with missing times first, like ``NULLS FIRST``."""
+    if at is None:
+        return (0, "", record_id)
+    return (1, at.isoformat() if hasattr(at, "isoformat") else str(at), record_id)

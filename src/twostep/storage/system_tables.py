@@ -15,6 +15,7 @@ from twostep.storage.schema import ID_LENGTH, enum_check, id_column, instant, me
 __all__ = [
     "AUDIT_OUTCOMES",
     "audit_log",
+    "client_activity",
     "idempotency_keys",
     "import_batches",
     "login_attempts",
@@ -113,4 +114,16 @@ login_attempts = sa.Table(
     instant("at"),
     sa.Column("success", sa.Boolean, nullable=False),
     sa.Index(None, "key", "at"),
+)
+
+#: One row per client whose clinical record changed: a counter the services bump at every
+#: successful write (`twostep.services.audit.audited`). Caseload views compare it to decide
+#: whether a cached analysis is still current (several app processes share the database).
+client_activity = sa.Table(
+    "client_activity",
+    metadata,
+    ref("client_id", "users.id", ondelete="CASCADE"),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    instant("changed_at"),
+    sa.PrimaryKeyConstraint("client_id"),
 )

@@ -39,6 +39,7 @@ from twostep.storage.client_tables import (
 from twostep.storage.schema import metadata
 from twostep.storage.system_tables import (
     audit_log,
+    client_activity,
     idempotency_keys,
     import_batches,
     login_attempts,
@@ -53,6 +54,7 @@ __all__ = [
     "assignments",
     "audit_log",
     "checkin_drafts",
+    "client_activity",
     "clinics",
     "episodes",
     "goal_reviews",

@@ -28,6 +28,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql import Executable
 
 from twostep.domain.ports import (
+    ActivityRepository,
     AdministrationRepository,
     AlertRepository,
     AssignmentRepository,
@@ -63,6 +64,7 @@ from twostep.domain.records import (
 from twostep.storage import mapping as m
 from twostep.storage.audit import SqlAuditLog, append_events
 from twostep.storage.care_repositories import (
+    SqlActivityRepository,
     SqlAdministrationRepository,
     SqlAlertRepository,
     SqlAssignmentRepository,
@@ -116,6 +118,7 @@ class SqlUnitOfWork:
         self.web_sessions: WebSessionRepository = SqlWebSessionRepository(self)
         self.login_attempts: LoginAttemptRepository = SqlLoginAttemptRepository(self)
         self.drafts: DraftRepository = SqlDraftRepository(self, engine.dialect.name)
+        self.activity: ActivityRepository = SqlActivityRepository(self, engine.dialect.name)
         self._audit = SqlAuditLog(self, self._append_audit)
         self.audit: AuditLog = self._audit
 

@@ -40,11 +40,14 @@ def create_app(
     without real encryption keys (`require_production_ready`).
     """
     require_production_ready(settings)
+    read_factory: UnitOfWorkFactory | None = None
     if uow_factory is None:
         from twostep.storage.engine import engine_from_settings
         from twostep.storage.unit_of_work import SqlUnitOfWorkFactory
 
-        uow_factory = SqlUnitOfWorkFactory(engine_from_settings(settings))
+        engine = engine_from_settings(settings)
+        uow_factory = SqlUnitOfWorkFactory(engine)
+        read_factory = SqlUnitOfWorkFactory(engine, read_only=True)
     if catalogue is None:
         catalogue = Catalogue.load(extra_dirs=settings.instrument_paths)
     if norms is None:
@@ -71,6 +74,7 @@ def create_app(
         hasher=hasher or Hasher(),
         templates=templates,
         norms=dict(norms),
+        read_factory=read_factory,
     )
     app.add_middleware(SecurityMiddleware)
     install_handlers(app)

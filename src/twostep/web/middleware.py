@@ -11,13 +11,14 @@
   carry the session's CSRF token (see `sessions.check_csrf`), except the
   sign-in form itself;
 * security headers on every response: CSP without inline script or style,
-  HSTS, nosniff, no referrer, frame-ancestors none, and ``Cache-Control:
+  HSTS, nosniff, no referrer to other sites, frame-ancestors none, and ``Cache-Control:
   no-store`` on everything except static files.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +29,8 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from twostep.web.problems import ProblemError, problem_response
 from twostep.web.sessions import CSRF_FIELD, check_csrf
 from twostep.web.state import state_of
+
+log = logging.getLogger("twostep.web")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -54,7 +57,15 @@ class SecurityMiddleware(BaseHTTPMiddleware):
         except ProblemError as exc:
             response = problem_response(request, exc.kind, exc.detail, headers=exc.headers)
         else:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception as exc:  # an unexpected error still gets the security headers
+                log.error(
+                    "unexpected error (request %s): %s",
+                    request.state.request_id,
+                    type(exc).__name__,  # never the message: it may hold clinical data
+                )
+                response = problem_response(request, "server-error")
         _headers(request, response)
         return response
 
@@ -96,7 +107,9 @@ def _headers(request: Request, response: Response) -> None:
     is_svg = h.get("content-type", "").startswith("image/svg+xml")
     h["Content-Security-Policy"] = SVG_CSP if is_svg else CSP
     h["X-Content-Type-Options"] = "nosniff"
-    h["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on form
+    # posts, which check_csrf refuses as cross-site; no referrer still leaves the site
+    h["Referrer-Policy"] = "same-origin"
     h["X-Frame-Options"] = "DENY"
     h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     h["Cross-Origin-Opener-Policy"] = "same-origin"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twostep.errors import (
@@ -138,6 +138,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ProblemError)
     async def _api_problem(request: Request, exc: ProblemError) -> Response:
+        if exc.kind == "unauthenticated" and request.method == "GET" and wants_html(request):
+            # a signed-out (or timed-out) page view goes to the sign-in form
+            return RedirectResponse("/login", status_code=303)
         return problem_response(
             request, exc.kind, exc.detail, errors=exc.errors, headers=exc.headers
         )

@@ -34,7 +34,7 @@ from twostep.domain.records import Role, User, WebSession, new_id
 from twostep.security.passwords import dummy_hash
 from twostep.services.access import Actor
 from twostep.web.problems import ProblemError
-from twostep.web.state import WebState, state_of
+from twostep.web.state import WebState, reader, state_of
 
 COOKIE = "__Host-twostep_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -89,19 +89,22 @@ def _load(request: Request) -> SignedIn | None:
         return None
     state = state_of(request)
     now = state.clock()
-    with state.uow_factory() as uow:
+    # a read-only transaction: most requests only read their session (no write lock)
+    with reader(state)() as uow:
         session = uow.web_sessions.by_token_hash(token_hash(token))
         if session is None or session.revoked_at is not None or session.expires_at <= now:
             return None
         user = uow.users.get(session.user_id)
         if user is None or not user.is_active:
             return None
-        if now - session.last_seen_at > idle_limit(state, user):
+    if now - session.last_seen_at > idle_limit(state, user):
+        with state.uow_factory() as uow:
             uow.web_sessions.revoke(session.id, now)
             uow.commit()
-            return None
-        # refresh the idle clock at most once a minute (fewer writes under load)
-        if now - session.last_seen_at > dt.timedelta(minutes=1):
+        return None
+    # refresh the idle clock at most once a minute (fewer writes under load)
+    if now - session.last_seen_at > dt.timedelta(minutes=1):
+        with state.uow_factory() as uow:
             uow.web_sessions.touch(session.id, now)
             uow.commit()
     return SignedIn(session, user, None)

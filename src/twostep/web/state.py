@@ -14,6 +14,7 @@ from twostep.config import Settings
 from twostep.domain.ports import UnitOfWorkFactory
 from twostep.instruments.registry import Catalogue
 from twostep.security.passwords import Hasher
+from twostep.services.triage import TriageCache
 
 
 def utcnow() -> dt.datetime:
@@ -30,7 +31,16 @@ class WebState:
     hasher: Hasher
     templates: Jinja2Templates
     norms: Mapping[str, NormsModel] = field(default_factory=dict)
+    #: transactions that only read (no write lock on SQLite); defaults to ``uow_factory``
+    read_factory: UnitOfWorkFactory | None = None
     clock: Callable[[], dt.datetime] = utcnow
+    #: caseload analyses reused while no client's record changed (services.triage)
+    triage_cache: TriageCache = field(default_factory=TriageCache)
+
+
+def reader(state: WebState) -> UnitOfWorkFactory:
+    """The factory of read-only transactions (the main one when there is none)."""
+    return state.read_factory or state.uow_factory
 
 
 def state_of(request: Request) -> WebState:

@@ -1,47 +1,15 @@
-// twostep: small progressive enhancements. The pages work without this file.
+// twostep: small progressive enhancements shared by every page. The pages work without it.
+// (Page-specific behaviour lives in its own file, e.g. breathing.js for the paced-breathing timer.)
 (function () {
   "use strict";
 
-  // Paced breathing timer: <div data-breathing data-in="4" data-out="6">
-  function startBreathing(root) {
-    var phase = root.querySelector("[data-phase]");
-    var count = root.querySelector("[data-count]");
-    var button = root.querySelector("button[data-toggle]");
-    var inhale = parseInt(root.getAttribute("data-in") || "4", 10);
-    var exhale = parseInt(root.getAttribute("data-out") || "6", 10);
-    var timer = null;
-    var left = 0;
-    var breathingIn = true;
-
-    function tick() {
-      if (left <= 0) {
-        breathingIn = !breathingIn;
-        left = breathingIn ? inhale : exhale;
-        phase.textContent = breathingIn ? "Breathe in" : "Breathe out";
-        root.classList.toggle("breathing-in", breathingIn);
-        root.classList.toggle("breathing-out", !breathingIn);
-      }
-      count.textContent = String(left);
-      left -= 1;
-    }
-
-    button.addEventListener("click", function () {
-      if (timer) {
-        clearInterval(timer);
-        timer = null;
-        button.textContent = "Start";
-        phase.textContent = "Paused";
-        return;
-      }
-      breathingIn = false;
-      left = 0;
-      tick();
-      timer = setInterval(tick, 1000);
-      button.textContent = "Pause";
-    });
-  }
-
+  // Move focus to the first error summary after a refused form, so keyboard and
+  // screen-reader users hear what to fix.
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("[data-breathing]").forEach(startBreathing);
+    var summary = document.querySelector(".error-summary, .bs-error-summary");
+    if (summary) {
+      summary.setAttribute("tabindex", "-1");
+      summary.focus();
+    }
   });
 })();
