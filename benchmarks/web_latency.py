@@ -7,8 +7,9 @@ What it does, on loopback with the demo data on SQLite (the embedded default):
 
 1. creates the demo clinic (`twostep demo`'s database and norms) in a
    temporary folder;
-2. starts the app the way `twostep serve` does — a separate uvicorn process
-   importing `twostep.web.serve:app`, configured from the environment;
+2. starts the app the way `twostep serve --workers 2` does — separate uvicorn
+   worker processes importing `twostep.web.serve:app`, configured from the
+   environment (sessions live in the database, so any worker serves any user);
 3. signs in every demo client and both therapists through the JSON API
    (before timing: Argon2id is deliberately slow);
 4. drives an open-loop load: requests are *scheduled* at a fixed rate
@@ -110,7 +111,9 @@ def free_port() -> int:
         return port
 
 
-def start_server(database: Path, norms: tuple[Path, ...], port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    database: Path, norms: tuple[Path, ...], port: int, workers: int = 1
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "TWOSTEP_DATABASE_URL": f"sqlite:///{database}",
@@ -119,7 +122,7 @@ def start_server(database: Path, norms: tuple[Path, ...], port: int) -> subproce
     cmd = [
         sys.executable, "-m", "uvicorn", "twostep.web.serve:app",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-        "--no-server-header",
+        "--no-server-header", "--workers", str(workers),
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env)
     deadline = time.monotonic() + 60
@@ -189,11 +192,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="uvicorn worker processes (twostep serve --workers)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         files = run_demo(Path(tmp), default_catalogue(), Console(quiet=True))
         port = free_port()
-        server = start_server(files.database, files.norms, port)
+        server = start_server(files.database, files.norms, port, args.workers)
         try:
             conns = Connections(port)
             clients = [

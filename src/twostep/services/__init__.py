@@ -17,6 +17,13 @@ event (`audit`), and returns frozen result objects. Modules:
 ``progress``         "My progress" and "How I'm growing"
 ``alliance_followup``  rupture and repair on SRS / WAI-SR
 ``alerts``           acknowledge / snooze / resolve
+``drafts``           check-ins started but not submitted; a risk answer alerts at once
+``crisis_resources`` the clinic's crisis text and delay notice for the client
+``client_card``      a client's name and sharing choices for the therapist's pages
+``outcomes``         the service dashboard: NHS TT-style rates, Wilson intervals, suppression
+``clinic_admin``     users, roles, assignments, clinic settings (no clinical content)
+``records_io``       import and export of scores and FHIR resources
+``process_signs``    the between-session numbers behind Groundhog Day, for many clients
 ``episodes``, ``appointments``, ``assignments``
 """
 

@@ -309,6 +309,20 @@ def _delay_notice(clinic: Clinic | None) -> str:
     return (clinic.delay_notice.strip() if clinic else "") or DEFAULT_DELAY_NOTICE
 
 
+def _draft_risk_alert(uow: UnitOfWork, adm: Administration, instrument: Instrument) -> Alert | None:
+    """The unresolved risk alert a draft of this questionnaire raised, if any."""
+    for alert in uow.alerts.open_for_clients([adm.client_id]):
+        params = alert.parameters
+        if (
+            alert.kind is AlertKind.RISK
+            and alert.administration_id is None
+            and params.get("draft") is True
+            and params.get("instrument") == instrument.id
+        ):
+            return alert
+    return None
+
+
 def _risk_alerts(instrument: Instrument, adm: Administration, at: datetime) -> list[Alert]:
     """The alerts of a risk item (methods.md §9): one per administration, never deduplicated."""
     rule = instrument.risk
@@ -359,8 +373,25 @@ def _store_and_analyse(
     options: _Options,
 ) -> CheckinResult:
     uow.administrations.add(adm)
+    draft = uow.drafts.get(adm.client_id, instrument.id)
     uow.drafts.delete(adm.client_id, instrument.id)  # submitted: the draft is done
-    created = [uow.alerts.add(a) for a in _risk_alerts(instrument, adm, at)]
+    pending = _draft_risk_alert(uow, adm, instrument) if draft and draft.risk_alerted else None
+    created = []
+    for a in _risk_alerts(instrument, adm, at):
+        if pending is not None and a.kind is AlertKind.RISK:
+            # the alert raised while the draft was filled in becomes this submission's alert:
+            # one alert per administration, and the therapist sees when it was first raised
+            merged = replace(
+                pending,
+                administration_id=adm.id,
+                rule=a.rule,
+                level=max(a.level, pending.level),
+                parameters={**dict(a.parameters), "raised_from_draft": True},
+            )
+            created.append(uow.alerts.update(merged))
+            pending = None
+            continue
+        created.append(uow.alerts.add(a))
     clinic = _clinic(uow, adm.clinic_id)
     risk = _risk_facts(instrument, adm, clinic)
     signals: Signals | None = None

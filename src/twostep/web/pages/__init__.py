@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends
 
 from twostep.web.policy import authorize
 
-router = APIRouter(dependencies=[Depends(authorize)])
+router = APIRouter(dependencies=[Depends(authorize)], include_in_schema=False)  # HTML, not the API
 
 # the area modules register their routes on `router` when imported
 from twostep.web.pages import (  # noqa: E402
