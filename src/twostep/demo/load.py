@@ -16,8 +16,9 @@ from typing import Any
 
 from twostep.demo.clinic import DemoClinic, Submission
 from twostep.domain.ports import UnitOfWorkFactory
-from twostep.domain.records import Role
+from twostep.domain.records import AlertKind, Role
 from twostep.services.access import Actor
+from twostep.services.alerts import resolve
 from twostep.services.checkin import record_checkin
 
 
@@ -82,7 +83,45 @@ def load_demo_clinic(
         alerts += len(result.alerts)
         if progress is not None and (i % 50 == 0 or i == len(ordered) - 1):
             progress(i + 1, len(ordered))
+    if ordered:
+        _therapists_follow_up(demo, uow_factory, ordered[-1].completed_at)
     return LoadSummary(len(clients), len(ordered), alerts)
+
+
+#: Alerts older than this at the end of the demo were followed up by the therapist.
+FOLLOWED_UP_AFTER = dt.timedelta(days=10)
+
+
+def _therapists_follow_up(
+    demo: DemoClinic, uow_factory: UnitOfWorkFactory, end: dt.datetime
+) -> None:
+    """Resolve the demo's older alerts as their therapist would have (two days after each).
+
+    A real caseload does not carry months of unread alerts; the recent ones stay
+    open so that the demo shows what needs attention now.
+    """
+    users = {u.id: u for u in demo.users}
+    by_therapist: dict[str, list[str]] = {}
+    for a in demo.assignments:
+        by_therapist.setdefault(a.therapist_id, []).append(a.client_id)
+    for therapist_id, client_ids in by_therapist.items():
+        therapist = users[therapist_id]
+        actor = Actor(therapist.id, therapist.clinic_id, therapist.roles)
+        with uow_factory() as uow:
+            old = [
+                a
+                for a in uow.alerts.open_for_clients(client_ids)
+                if a.created_at < end - FOLLOWED_UP_AFTER
+            ]
+        for alert in old:
+            action = (
+                "Phoned the client the same day; safety plan reviewed together."
+                if alert.kind in (AlertKind.RISK, AlertKind.RISK_NOT_ASSESSED)
+                else "Discussed at the next session; plan adjusted."
+            )
+            resolve(
+                uow_factory, actor, alert.id, action, now=alert.created_at + dt.timedelta(days=2)
+            )
 
 
 def _bulk(uow: Any, name: str, records: Sequence[Any]) -> None:
