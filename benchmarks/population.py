@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import threading
 import time
@@ -43,15 +44,19 @@ def make_data(root: Path, n_scores: int) -> Path:
         return path
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
-    n_clients = round(n_scores / SCORES_PER_CLIENT)
     written = 0
     chunk = 0
     while written < n_scores:
-        n = min(CLIENTS_PER_FILE, max(1, n_clients - chunk * CLIENTS_PER_FILE))
+        # a few more clients than needed; each file is cut at a client boundary
+        want = int((n_scores - written) / SCORES_PER_CLIENT * 1.1) + 10
         data = generate_episodes(
-            SyntheticParams(n_clients=n, seed=1000 + chunk, sessions_mean=12.0)
+            SyntheticParams(
+                n_clients=min(CLIENTS_PER_FILE, want), seed=1000 + chunk, sessions_mean=12.0
+            )
         )
-        take = min(data.n_rows, n_scores - written)
+        ends = data.offsets[1:]
+        last = int(np.searchsorted(ends, n_scores - written, side="right")) - 1
+        take = int(ends[max(last, 0)])
         ids = np.char.add(f"F{chunk:03d}-", data.client_id[:take])
         table = pa.table(
             {
@@ -123,6 +128,13 @@ class PeakSampler:
         self._thread.join()
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (pool workers)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scores", type=int, default=10_000_000)
@@ -152,6 +164,8 @@ def main() -> None:
         spark.sparkContext.setLogLevel("ERROR")
         print(f"spark session started in {time.perf_counter() - t:.1f} s")
     for _ in range(args.repeat):
+        load = os.getloadavg()[0]
+        cpu0 = _cpu_seconds()
         with PeakSampler() as peak:
             start = time.perf_counter()
             summary = run_population(
@@ -163,6 +177,7 @@ def main() -> None:
                 master=args.master,
             )
             wall = time.perf_counter() - start
+        cpu = _cpu_seconds() - cpu0
         out_mb = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
         clients = sum(summary.clients.values())
         jvm = f", JVM {peak.peak_jvm / 2**30:.2f} GB" if peak.peak_jvm else ""
@@ -171,7 +186,8 @@ def main() -> None:
             f"{summary.n_buckets} buckets: {wall:.2f} s wall, "
             f"{summary.n_rows / wall / 1e6:.2f} M scores/s, "
             f"peak {peak.peak_py / 2**30:.2f} GB (Python processes){jvm}; "
-            f"output {out_mb:,.0f} MB"
+            f"output {out_mb:,.0f} MB; CPU {cpu:.1f} s in this process and its workers "
+            f"(load average before: {load:.1f})"
         )
     if spark is not None:
         spark.stop()

@@ -7,9 +7,11 @@ What it does, on loopback with the demo data on SQLite (the embedded default):
 
 1. creates the demo clinic (`twostep demo`'s database and norms) in a
    temporary folder;
-2. starts the app the way `twostep serve --workers 2` does — separate uvicorn
-   worker processes importing `twostep.web.serve:app`, configured from the
-   environment (sessions live in the database, so any worker serves any user);
+2. starts the app the way `twostep serve` does — a separate uvicorn process
+   importing `twostep.web.serve:app`, configured from the environment
+   (``--workers N`` for more processes: on SQLite they contend for the one
+   write lock and SQLite's busy handler sleeps, which shows as tail latency —
+   keep one process on SQLite, use several on PostgreSQL);
 3. signs in every demo client and both therapists through the JSON API
    (before timing: Argon2id is deliberately slow);
 4. drives an open-loop load: requests are *scheduled* at a fixed rate
@@ -193,7 +195,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument(
-        "--workers", type=int, default=2, help="uvicorn worker processes (twostep serve --workers)"
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes (twostep serve --workers); on SQLite keep 1",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -76,7 +76,8 @@ def check_page(s: Session, path: str, name: str, folder: Path, width: str) -> No
         AXE_TAGS,
     )
     assert result == [], f"{path} at {width}: accessibility violations {result}"
-    page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)
+    # the phone shots show the first screen only (full-page phone shots made docs/ too heavy)
+    page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=width == "desktop")
     assert s.errors == [], f"{path}: console errors {s.errors}"
 
 

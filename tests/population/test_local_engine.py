@@ -189,3 +189,17 @@ def test_norms_fit_from_buckets_equals_the_single_pass_fit(population: Path) -> 
     assert fit.setbacks.successes.tolist() == whole.successes.tolist()
     assert whole.n.sum() > 100
     assert 0 < whole.successes.sum() < whole.n.sum()
+
+
+def test_a_csv_file_runs_in_process_as_one_bucket(population: Path, tmp_path: Path) -> None:
+    from twostep.interop.long_format import write_csv
+
+    table = pq.read_table(population).slice(0, 3000)
+    csv = tmp_path / "scores.csv"
+    write_csv(csv, {name: table.column(name) for name in table.column_names})
+    summary = run_population(csv, tmp_path / "out")
+    assert summary.engine == "in-process"
+    assert summary.n_buckets == 1
+    reference = twostep.analyze(csv)
+    for name in TABLES:
+        assert read_output(tmp_path / "out", name).equals(canonical(reference.table(name), name))

@@ -194,7 +194,7 @@ def demo_data(
 @norms_app.command("fit")
 @handle_errors
 def norms_fit(
-    source: Path = typer.Argument(
+    source: str = typer.Argument(
         ..., help="Long-format scores of past episodes (CSV, Parquet, or a Parquet directory)."
     ),
     instrument: str = typer.Option(..., help="Catalogue id, e.g. phq9."),
@@ -420,6 +420,7 @@ def analyze_command(
 from twostep.cli import records as _records  # noqa: E402
 
 del _records
+from twostep.cli import admin_ops as _admin_ops  # noqa: E402,F401  (audit, keys, backup, gdpr)
 
 # `twostep population ...` (twostep.cli.population imports this module)
 from twostep.cli.population import population_app as _population_app  # noqa: E402

@@ -31,8 +31,10 @@ WORKERS_HELP = "Local engine: worker processes (default: one per core)."
 @population_app.command("run")
 @cli.handle_errors
 def population_run(
-    source: Path = typer.Argument(
-        ..., help="Long-format scores: a Parquet file or a directory of Parquet files."
+    source: str = typer.Argument(
+        ...,
+        help="Long-format scores: a Parquet file or a directory of Parquet files "
+        "(with --engine spark: any path Spark reads, e.g. hdfs://…).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (replaced atomically)."),
     engine: str = typer.Option("local", help=ENGINE_HELP),
@@ -81,7 +83,7 @@ def population_run(
 
 
 def fit_norms_command(
-    source: Path,
+    source: str,
     *,
     instrument: str,
     out: Path,

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time
 from typing import Any, Generic, Protocol, TypeVar
 
-from twostep.domain.ports import AuditEvent, Repository, open_statuses
+from twostep.domain.ports import AuditEvent, IdempotentResponse, Repository, open_statuses
 from twostep.domain.records import (
     Administration,
     AdministrationColumns,
@@ -147,6 +147,7 @@ TABLES: tuple[str, ...] = (
     "passwords",
     "drafts",
     "activity",
+    "idempotency_keys",
 )
 
 
@@ -624,6 +625,34 @@ class FakeActivityRepository:
         return {c: v for c in client_ids if isinstance(v := self._rows.get(c), int)}
 
 
+class FakeIdempotencyRepository:
+    """Answers to idempotent writes by (user, key)."""
+
+    def __init__(self, rows: dict[str, Any]) -> None:
+        self._rows = rows
+
+    def get(self, user_id: str, key: str) -> IdempotentResponse | None:
+        r = self._rows.get(f"{user_id}|{key}")
+        return r if isinstance(r, IdempotentResponse) else None
+
+    def add(self, response: IdempotentResponse) -> IdempotentResponse:
+        k = f"{response.user_id}|{response.key}"
+        if k in self._rows:
+            raise ConflictError("this idempotency key has been used")
+        self._rows[k] = response
+        return response
+
+    def purge(self, before: datetime, user_id: str | None = None) -> int:
+        old = [
+            k
+            for k, r in self._rows.items()
+            if r.created_at < before and (user_id is None or r.user_id == user_id)
+        ]
+        for k in old:
+            del self._rows[k]
+        return len(old)
+
+
 class FakeUnitOfWork:
     """One transaction over in-memory copies of every table.
 
@@ -690,6 +719,7 @@ class FakeUnitOfWork:
         self.login_attempts = FakeLoginAttemptRepository(t["login_attempts"])
         self.drafts = FakeDraftRepository(t["drafts"])
         self.activity = FakeActivityRepository(t["activity"])
+        self.idempotency = FakeIdempotencyRepository(t["idempotency_keys"])
         self._begin()
 
     def _begin(self) -> None:

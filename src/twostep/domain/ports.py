@@ -189,6 +189,32 @@ class ActivityRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class IdempotentResponse:
+    """The first answer to a write sent with an ``Idempotency-Key`` (replayed on a retry)."""
+
+    user_id: str
+    key: str
+    request_hash: str
+    status_code: int
+    body: dict[str, object]
+    created_at: datetime
+
+
+class IdempotencyRepository(Protocol):
+    """Answers to idempotent writes by (user, key); stored in the transaction of the write."""
+
+    def get(self, user_id: str, key: str) -> IdempotentResponse | None: ...
+
+    def add(self, response: IdempotentResponse) -> IdempotentResponse:
+        """Store an answer; `ConflictError` when the user's key is taken (a concurrent twin)."""
+        ...
+
+    def purge(self, before: datetime, user_id: str | None = None) -> int:
+        """Delete answers stored before ``before`` (of one user, or all); returns how many."""
+        ...
+
+
 class WebSessionRepository(Protocol):
     """Server-side browser sessions (see `WebSession`)."""
 
@@ -246,6 +272,7 @@ class UnitOfWork(Protocol):
     login_attempts: LoginAttemptRepository
     drafts: DraftRepository
     activity: ActivityRepository
+    idempotency: IdempotencyRepository
 
     def add_many(self, repository: Repository[T], records: Sequence[T]) -> int:
         """Add many records to one of this unit's repositories (one statement where possible)."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -146,6 +147,8 @@ class LocalEngine:
     def __init__(self, workers: int | None = None, *, force_pool: bool = False) -> None:
         self.workers = workers or default_workers()
         self.force_pool = force_pool
+        #: wall seconds of the last run's passes ("partition", "analyse")
+        self.timings: dict[str, float] = {}
 
     def _map(
         self,
@@ -173,15 +176,19 @@ class LocalEngine:
             ctx = multiprocessing.get_context("spawn")
             pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
         try:
+            start = time.perf_counter()
             list(
                 self._map(
                     pool, partition_slice, ((source, i, n_buckets, spill) for i in range(n_slices))
                 )
             )
+            self.timings["partition"] = time.perf_counter() - start
             outcomes = self._map(
                 pool, analyse_bucket, ((spill, n_slices, b, job, out) for b in range(n_buckets))
             )
-            return merge_outcomes(outcomes, source.name)
+            merged = merge_outcomes(outcomes, source.name)
+            self.timings["analyse"] = time.perf_counter() - start - self.timings["partition"]
+            return merged
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)

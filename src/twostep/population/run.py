@@ -100,7 +100,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def run_population(
-    source: Path,
+    source: Path | str,
     out: Path,
     *,
     engine: str = "local",
@@ -114,8 +114,10 @@ def run_population(
     min_pairs: int = 2,
 ) -> RunSummary:
     """Analyse every client of ``source`` (Parquet file or directory) into ``out``."""
+    name = str(source)  # a URI such as hdfs://… must not go through Path (it drops a slash)
+    source = Path(source)
     job = Job(
-        source=str(source),
+        source=name,
         instrument=instrument,
         norms=norms,
         instrument_paths=instrument_paths,
@@ -125,7 +127,7 @@ def run_population(
     try:
         if engine == "spark":
             partials, n_buckets = _spark(master, workers).run_path(
-                str(source), job, buckets, staging, allow_extra_columns=allow_extra_columns
+                name, job, buckets, staging, allow_extra_columns=allow_extra_columns
             )
             engine_name = "spark"
         elif is_parquet(source):
@@ -138,13 +140,13 @@ def run_population(
             partials, n_buckets, engine_name = _in_process(
                 source, job, staging, allow_extra_columns
             )
-        report = service_report(partials, source=str(source), min_pairs=min_pairs)
+        report = service_report(partials, source=name, min_pairs=min_pairs)
         _write_json(staging / "service.json", report)
         (staging / "service.html").write_text(service_html(report), encoding="utf-8")
         _write_json(
             staging / "run.json",
             {
-                "input": str(source),
+                "input": name,
                 "instrument": instrument,
                 "norms": [m.instrument_id for m in norms],
                 "buckets": n_buckets,
@@ -186,7 +188,7 @@ class NormsFit:
 
 
 def fit_population_norms(
-    source: Path,
+    source: Path | str,
     *,
     instrument: str,
     created_at: str,
@@ -200,8 +202,10 @@ def fit_population_norms(
     min_scores: int = 1500,
 ) -> NormsFit:
     """Count training cells and setback episodes bucket by bucket, merge, fit once."""
+    name = str(source)
+    source = Path(source)
     job = Job(
-        source=str(source),
+        source=name,
         instrument=instrument,
         instrument_paths=instrument_paths,
         write_tables=False,
@@ -211,7 +215,7 @@ def fit_population_norms(
     job = replace(job, instrument=iid, fit_instrument=iid)
     if engine == "spark":
         partials, _ = _spark(master, workers).run_path(
-            str(source), job, buckets, None, allow_extra_columns=allow_extra_columns
+            name, job, buckets, None, allow_extra_columns=allow_extra_columns
         )
     elif is_parquet(source):
         src = open_source(source, allow_extra_columns=allow_extra_columns)

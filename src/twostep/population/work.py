@@ -19,7 +19,7 @@ and, when norms are being fitted, the §4.2 training-cell counts
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +40,7 @@ from twostep.analytics.talking_therapies import (
 )
 from twostep.instruments.model import Instrument
 from twostep.instruments.registry import Catalogue, default_catalogue
-from twostep.interop.arrow import decode_dictionaries
+from twostep.interop.arrow import to_arrow
 from twostep.interop.batches import InstrumentBatch, split_by_instrument
 from twostep.interop.long_format import LongTable
 from twostep.population.columns import long_table
@@ -128,7 +128,8 @@ def run_long(long: LongTable, job: Job) -> BucketResult:
         _fit_partials(long, job, cat, partials)
     if not job.write_tables:
         return BucketResult({}, partials)
-    parts = _parts(long, cat, job.instrument)
+    # therapist and site are grouped here (_client_groups), not by the split
+    parts = _parts(replace(long, therapist_id=None, site=None), cat, job.instrument)
     by_id = {m.instrument_id: m for m in job.norms}
     analyses = [
         analyze_batch(
@@ -144,13 +145,37 @@ def run_long(long: LongTable, job: Job) -> BucketResult:
         partials.clients[p.instrument_id] = a.batch.n_clients
         _change_counts(a, groups, partials)
     _talking_therapies(analyses, groups, job.min_pairs, partials)
-    tables: dict[str, pa.Table] = {}
-    if analyses:
-        from twostep.api import _assemble
-
-        assembled = _assemble(analyses, tuple(parts), long.source)
-        tables = {name: decode_dictionaries(assembled.table(name)) for name in TABLES}
+    tables = {name: _table(analyses, name) for name in TABLES} if analyses else {}
     return BucketResult(tables, partials)
+
+
+def _table(analyses: list[Analysis], name: str) -> pa.Table:
+    """One result table of every instrument, as `twostep.analyze` assembles it.
+
+    Text columns stay dictionary-encoded (``dictionary<int32, string>``, one
+    dictionary per instrument's chunk), which spares decoding millions of
+    labels; Parquet stores them as plain text columns with dictionary pages.
+    """
+    pieces = []
+    for a in analyses:
+        t = to_arrow(getattr(a, name))
+        if name != "clients":
+            ids = pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(len(t), dtype=np.int32)), pa.array([a.scale.instrument_id])
+            )
+            t = t.add_column(1, "instrument", ids)
+        pieces.append(_dictionary_text(t))
+    return pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
+
+
+def _dictionary_text(table: pa.Table) -> pa.Table:
+    """Plain text columns as ``dictionary<int32, string>`` (so every part has one schema)."""
+    cols = []
+    for col in table.columns:
+        if pa.types.is_string(col.type):
+            col = col.dictionary_encode()
+        cols.append(col)
+    return pa.table(cols, names=table.column_names)
 
 
 def _parts(long: LongTable, cat: Catalogue, instrument: str | None) -> list[InstrumentBatch]:
@@ -203,97 +228,116 @@ def _fit_partials(long: LongTable, job: Job, cat: Catalogue, partials: Partials)
     partials.setbacks[ins.id] = counts
 
 
+#: A group dimension of some episodes: (code per episode, label of each code).
+_Keyed = tuple[IntArray, npt.NDArray[np.str_]]
+
+
 @dataclass(frozen=True)
 class _Groups:
-    """Per-client group keys of a bucket: therapist and site at the latest administration."""
+    """Per-client group codes of a bucket: therapist and site at the latest administration."""
 
     keys: npt.NDArray[np.str_]  # sorted client ids
-    therapist: npt.NDArray[np.str_] | None
-    site: npt.NDArray[np.str_] | None
+    values: Mapping[str, _Keyed]  # dimension -> (code per client in `keys`, labels)
 
-    def of(self, client_keys: npt.NDArray[np.generic], dimension: str) -> npt.NDArray[np.str_]:
-        values = self.therapist if dimension == "therapist" else self.site
-        assert values is not None
+    def of(self, client_keys: npt.NDArray[np.generic], dimension: str) -> _Keyed:
+        codes, labels = self.values[dimension]
         pos = np.searchsorted(self.keys, np.asarray(client_keys, dtype=str))
-        return values[pos]
+        return codes[pos], labels
+
+
+def _sorted_codes(values: pa.Array) -> tuple[npt.NDArray[np.str_], IntArray]:
+    """Distinct values in sorted order and each row's position among them (hash-based)."""
+    enc = values.dictionary_encode()
+    distinct = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=str)
+    order = np.argsort(distinct, kind="stable")
+    rank = np.empty(order.shape[0], dtype=np.int64)
+    rank[order] = np.arange(order.shape[0], dtype=np.int64)
+    codes = rank[np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+    return distinct[order], codes
 
 
 def _client_groups(long: LongTable) -> _Groups:
-    ids = np.asarray(long.client_id.to_numpy(zero_copy_only=False), dtype=str)
-    keys, codes = np.unique(ids, return_inverse=True)
-    codes = codes.reshape(-1)
-
-    n = ids.shape[0]
+    keys, codes = _sorted_codes(long.client_id)
+    n = codes.shape[0]
+    # latest administration first: date (unknown last), then session, packed in one key
     session = long.session if long.session is not None else np.zeros(n, dtype=np.int64)
+    recency = np.minimum(session, (1 << 20) - 1)
     if long.date is not None:
-        day = long.date.astype("datetime64[D]").astype(np.int64)
-        day = np.where(np.isnat(long.date), -(2**62), day)  # unknown dates sort last
-    else:
-        day = np.zeros(n, dtype=np.int64)
-
-    def first(values: pa.Array | None) -> npt.NDArray[np.str_] | None:
-        if values is None:
-            return None
-        vals = np.asarray(values.to_numpy(zero_copy_only=False), dtype=str)
-        # the filled value at the client's latest administration (latest date, then
-        # highest session, then the smallest value): independent of the row order
-        order = np.lexsort((vals, -session, -day, vals == "", codes))
+        day = long.date.astype("datetime64[D]").astype(np.int64) + (1 << 24)
+        day = np.where(np.isnat(long.date), 0, np.clip(day, 1, (1 << 30) - 1))
+        recency = recency | (day << 20)
+    values: dict[str, _Keyed] = {}
+    for name, column in (("therapist", long.therapist_id), ("site", long.site)):
+        if column is None:
+            continue
+        labels, vals = _sorted_codes(column)
+        filled = (labels != "")[vals].astype(np.int64)
+        # the filled value at the client's latest administration (ties: the smallest value),
+        # whatever the order of the rows
+        order = np.lexsort((vals, -((filled << 52) | recency), codes))
         head = np.ones(order.shape[0], dtype=bool)
         head[1:] = codes[order][1:] != codes[order][:-1]
-        out = np.empty(keys.shape[0], dtype=vals.dtype)
+        out = np.empty(keys.shape[0], dtype=np.int64)
         out[codes[order][head]] = vals[order][head]
-        return out
+        values[name] = (out, labels)
+    return _Groups(keys, values)
 
-    return _Groups(keys, first(long.therapist_id), first(long.site))
 
-
-def _periods(days: IntArray) -> npt.NDArray[np.str_]:
+def _periods(days: IntArray) -> _Keyed:
     """Calendar quarter (``2025-Q1``) of each day number; ``unknown`` where unknown."""
     from twostep.analytics.batch import NO_DAY
 
     known = days != NO_DAY
     d = np.where(known, days, 0).astype("datetime64[D]")
     year = d.astype("datetime64[Y]").astype(np.int64) + 1970
-    month = d.astype("datetime64[M]").astype(np.int64) % 12
-    label = np.char.add(np.char.add(year.astype(str), "-Q"), (month // 3 + 1).astype(str))
-    return np.where(known, label, "unknown")
+    quarter = d.astype("datetime64[M]").astype(np.int64) % 12 // 3
+    code = np.where(known, year * 4 + quarter, -1)
+    uniq, inv = np.unique(code, return_inverse=True)
+    labels = np.array([f"{c // 4}-Q{c % 4 + 1}" if c >= 0 else "unknown" for c in uniq.tolist()])
+    return inv.reshape(-1).astype(np.int64), labels
 
 
 def _dimension_keys(
     analysis: Analysis, rows: IntArray, clients: IntArray, groups: _Groups
-) -> dict[str, npt.NDArray[np.str_]]:
-    """Group key per counted episode for every dimension the data have.
+) -> dict[str, _Keyed]:
+    """Group codes per counted episode for every dimension the data have.
 
     ``clients`` are segment numbers of ``analysis.batch``; ``rows`` the batch
-    row of each episode's last scored administration (its period).
+    row of each episode's last scored administration (its period; -1: none).
     """
     n = clients.shape[0]
-    out: dict[str, npt.NDArray[np.str_]] = {"service": np.full(n, "all")}
+    out: dict[str, _Keyed] = {"service": (np.zeros(n, dtype=np.int64), np.array(["all"]))}
     keys = analysis.batch.client_keys[clients]
-    if groups.therapist is not None:
-        out["therapist"] = groups.of(keys, "therapist")
-    if groups.site is not None:
-        out["site"] = groups.of(keys, "site")
+    for name in groups.values:
+        out[name] = groups.of(keys, name)
     if analysis.batch.has_dates:
-        out["period"] = _periods(analysis.batch.day[rows])
+        from twostep.analytics.batch import NO_DAY
+
+        day = np.where(rows >= 0, analysis.batch.day[np.maximum(rows, 0)], NO_DAY)
+        out["period"] = _periods(day)
     return out
 
 
 def _add_counts(
     partials: Partials,
     table: str,
-    keys: Mapping[str, npt.NDArray[np.str_]],
+    keys: Mapping[str, _Keyed],
     flags: npt.NDArray[np.int64],
 ) -> None:
-    """Sum the per-episode count rows ``flags`` (n × fields) per group key of every dimension."""
-    for dimension, key in keys.items():
-        uniq, inv = np.unique(key, return_inverse=True)
-        sums = np.zeros((uniq.shape[0], flags.shape[1]), dtype=np.int64)
-        np.add.at(sums, inv.reshape(-1), flags)
-        for k, row in zip(uniq.tolist(), sums, strict=True):
-            slot = (table, dimension, str(k))
+    """Sum the per-episode count rows ``flags`` (n × fields) per group of every dimension."""
+    for dimension, (codes, labels) in keys.items():
+        sums = np.stack(
+            [
+                np.bincount(codes, weights=flags[:, j], minlength=labels.shape[0])
+                for j in range(flags.shape[1])
+            ],
+            axis=1,
+        ).astype(np.int64)
+        present = np.flatnonzero(np.bincount(codes, minlength=labels.shape[0]))
+        for g in present.tolist():
+            slot = (table, dimension, str(labels[g]))
             prev = partials.counts.get(slot)
-            partials.counts[slot] = row if prev is None else prev + row
+            partials.counts[slot] = sums[g].copy() if prev is None else prev + sums[g]
 
 
 def _change_counts(a: Analysis, groups: _Groups, partials: Partials) -> None:
@@ -306,10 +350,7 @@ def _change_counts(a: Analysis, groups: _Groups, partials: Partials) -> None:
         (paired, reliable == 1, reliable == 2, case, case & (category == 0))
     ).astype(np.int64)
     clients = np.arange(a.batch.n_clients, dtype=np.int64)
-    last = a.trajectory.last_row
-    keys = _dimension_keys(a, np.maximum(last, 0), clients, groups)
-    if a.batch.has_dates:
-        keys["period"] = np.where(last >= 0, keys["period"], "unknown")
+    keys = _dimension_keys(a, a.trajectory.last_row, clients, groups)
     _add_counts(partials, a.scale.instrument_id, keys, flags)
 
 

@@ -35,6 +35,7 @@ from twostep.domain.ports import (
     AuditEvent,
     AuditLog,
     DraftRepository,
+    IdempotencyRepository,
     ImportLog,
     LoginAttemptRepository,
     Repository,
@@ -77,6 +78,7 @@ from twostep.storage.care_repositories import (
 )
 from twostep.storage.engine import READ_ONLY_OPTION
 from twostep.storage.failures import translated
+from twostep.storage.idempotency import SqlIdempotencyRepository
 from twostep.storage.repositories import SqlRepository
 
 __all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory"]
@@ -119,6 +121,7 @@ class SqlUnitOfWork:
         self.login_attempts: LoginAttemptRepository = SqlLoginAttemptRepository(self)
         self.drafts: DraftRepository = SqlDraftRepository(self, engine.dialect.name)
         self.activity: ActivityRepository = SqlActivityRepository(self, engine.dialect.name)
+        self.idempotency: IdempotencyRepository = SqlIdempotencyRepository(self)
         self._audit = SqlAuditLog(self, self._append_audit)
         self.audit: AuditLog = self._audit
 

@@ -59,6 +59,15 @@ PROBLEMS: dict[str, ProblemType] = {
         ),
         ProblemType("/problems/server-error", "Something went wrong on our side", 500),
         ProblemType("/problems/bad-request", "Bad request", 400),
+        ProblemType("/problems/invalid-idempotency-key", "Idempotency-Key must be a UUID", 400),
+        ProblemType(
+            "/problems/idempotency-key-reused", "Idempotency-Key used for another request", 422
+        ),
+        ProblemType(
+            "/problems/idempotency-key-in-use",
+            "A request with this Idempotency-Key is running",
+            409,
+        ),
     )
 }
 

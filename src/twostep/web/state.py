@@ -44,5 +44,6 @@ def reader(state: WebState) -> UnitOfWorkFactory:
 
 
 def state_of(request: Request) -> WebState:
-    state: WebState = request.app.state.twostep
+    # a request may carry its own copy (twostep.web.idempotency holds its commits)
+    state: WebState = getattr(request.state, "twostep", None) or request.app.state.twostep
     return state

@@ -131,7 +131,7 @@ class _Reader:
         start = len(self.problems)
         local = self._contained(res, path)
         status = res.get("status")
-        if status in NOT_COMPLETED:
+        if isinstance(status, str) and status in NOT_COMPLETED:  # a dict is unhashable
             self.problem(
                 f"{path}.status",
                 "not-completed",
@@ -544,7 +544,7 @@ def _bundle(
     reader: _Reader, bundle: Mapping[str, object], skip_other: bool, max_entries: int
 ) -> list[ImportedResponse]:
     kind = bundle.get("type")
-    if kind not in BUNDLE_TYPES:
+    if not isinstance(kind, str) or kind not in BUNDLE_TYPES:  # a dict is unhashable
         reader.problem(
             "Bundle.type",
             "invalid-bundle-type",

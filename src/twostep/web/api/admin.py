@@ -33,6 +33,7 @@ from twostep.services.clinic_admin import (
 from twostep.web.api import router
 from twostep.web.api.schemas import PROBLEM_RESPONSES, OutModel, StrictModel
 from twostep.web.deps import actor_of
+from twostep.web.idempotency import idempotent
 from twostep.web.policy import A, allow
 from twostep.web.state import state_of
 
@@ -257,6 +258,7 @@ def assignments_list(request: Request, include_ended: bool = Query(False)) -> li
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def assignments_create(body: AssignmentIn, request: Request) -> AssignmentCreated:
     state = state_of(request)
     actor = actor_of(request)

@@ -21,6 +21,7 @@ from twostep.services.texts import ExplanationText
 from twostep.web.api import router
 from twostep.web.api.schemas import PROBLEM_RESPONSES, OutModel, StrictModel
 from twostep.web.deps import actor_of
+from twostep.web.idempotency import idempotent
 from twostep.web.policy import C, allow
 from twostep.web.problems import ProblemError
 from twostep.web.state import state_of
@@ -180,6 +181,7 @@ def draft_delete(request: Request, instrument_id: str) -> Response:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def create(request: Request, body: CheckinIn) -> CheckinOut:
     st = state_of(request)
     actor = actor_of(request)

@@ -24,6 +24,7 @@ from twostep.web.api.client_checkin import ExplanationOut, explanation_out
 from twostep.web.api.schemas import PROBLEM_RESPONSES, OutModel, StrictModel
 from twostep.web.charts import EVENT_WORDS, STATUS_WORDS
 from twostep.web.deps import actor_of
+from twostep.web.idempotency import idempotent
 from twostep.web.policy import C, allow
 from twostep.web.state import state_of
 
@@ -223,6 +224,7 @@ def topics(request: Request) -> list[TopicOut]:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def topic_create(request: Request, body: TopicIn) -> TopicOut:
     st = state_of(request)
     actor = actor_of(request)

@@ -43,6 +43,7 @@ from twostep.services.goals import GasPoint, GoalInput, GoalView, StepInput
 from twostep.web.api import router
 from twostep.web.api.schemas import PROBLEM_RESPONSES, OutModel, StrictModel
 from twostep.web.deps import actor_of
+from twostep.web.idempotency import idempotent
 from twostep.web.policy import C, allow
 from twostep.web.state import state_of
 
@@ -287,6 +288,7 @@ def list_goals(request: Request) -> GoalsOut:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def create_goal(body: GoalIn, request: Request) -> GoalOut:
     actor = actor_of(request)
     view = goals_service.create_goal(
@@ -339,6 +341,7 @@ def update_goal(goal_id: str, body: GoalPatch, request: Request) -> GoalOut:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def add_step(goal_id: str, body: StepIn, request: Request) -> StepOut:
     step = goals_service.add_step(
         state_of(request).uow_factory, actor_of(request), goal_id, StepInput(body.text, body.due_on)
@@ -420,6 +423,7 @@ def list_journal(request: Request) -> list[JournalOut]:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def add_journal(body: JournalIn, request: Request) -> JournalOut:
     actor = actor_of(request)
     entry = journal_service.add_journal_entry(
@@ -479,6 +483,7 @@ def list_reflections(request: Request) -> list[ReflectionOut]:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def add_reflection(body: ReflectionIn, request: Request) -> ReflectionOut:
     actor = actor_of(request)
     r = journal_service.add_reflection(
@@ -576,6 +581,7 @@ def list_practice(request: Request) -> list[PracticeOut]:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def add_practice(body: PracticeIn, request: Request) -> PracticeOut:
     actor = actor_of(request)
     p = journal_service.add_skill_practice(
@@ -647,6 +653,7 @@ def list_thought_records(request: Request) -> list[ThoughtRecordOut]:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def add_thought_record(body: ThoughtRecordIn, request: Request) -> ThoughtRecordOut:
     actor = actor_of(request)
     t = journal_service.add_thought_record(
@@ -705,6 +712,7 @@ def list_self_care(request: Request) -> list[SelfCareOut]:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def add_self_care(body: SelfCareIn, request: Request) -> SelfCareOut:
     actor = actor_of(request)
     s = journal_service.add_self_care(
@@ -767,6 +775,7 @@ def list_stressors(request: Request) -> list[StressorOut]:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def add_stressor(body: StressorIn, request: Request) -> StressorOut:
     actor = actor_of(request)
     s = journal_service.add_stressor(
@@ -862,6 +871,7 @@ def list_supporters(request: Request) -> list[SupporterOut]:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def add_supporter(body: SupporterIn, request: Request) -> SupporterOut:
     actor = actor_of(request)
     s = journal_service.add_supporter(
@@ -891,6 +901,7 @@ def list_contacts(request: Request) -> list[ContactOut]:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def add_contact(body: ContactIn, request: Request) -> ContactOut:
     actor = actor_of(request)
     c = journal_service.add_support_contact(

@@ -38,6 +38,7 @@ from twostep.services.triage import caseload_triage
 from twostep.web.api import router
 from twostep.web.api.schemas import PROBLEM_RESPONSES, OutModel, StrictModel
 from twostep.web.deps import actor_of
+from twostep.web.idempotency import idempotent
 from twostep.web.pages.therapist import REASON_LABELS
 from twostep.web.policy import T, allow
 from twostep.web.state import state_of
@@ -319,6 +320,7 @@ def alerts(request: Request, client_id: str, include_resolved: bool = False) -> 
     response_model=AlertOut,
     responses=PROBLEM_RESPONSES,
 )
+@idempotent
 def acknowledge(request: Request, alert_id: str, body: AcknowledgeIn | None = None) -> AlertOut:
     st = state_of(request)
     now = st.clock()
@@ -333,6 +335,7 @@ def acknowledge(request: Request, alert_id: str, body: AcknowledgeIn | None = No
     response_model=AlertOut,
     responses=PROBLEM_RESPONSES,
 )
+@idempotent
 def snooze(request: Request, alert_id: str, body: SnoozeIn) -> AlertOut:
     """Hide the alert until ``until`` (an aware ISO 8601 time, at most 90 days ahead)."""
     until = aware_instant(body.until)
@@ -349,6 +352,7 @@ def snooze(request: Request, alert_id: str, body: SnoozeIn) -> AlertOut:
     response_model=AlertOut,
     responses=PROBLEM_RESPONSES,
 )
+@idempotent
 def resolve(request: Request, alert_id: str, body: ResolveIn) -> AlertOut:
     st = state_of(request)
     now = st.clock()
@@ -392,6 +396,7 @@ def goals(request: Request, client_id: str) -> GoalsOut:
     responses=PROBLEM_RESPONSES,
     status_code=201,
 )
+@idempotent
 def goal_review(
     request: Request, client_id: str, goal_id: str, body: GoalReviewIn
 ) -> GoalReviewOut:
@@ -510,6 +515,7 @@ def focus_tags(
     response_model=AppointmentOut,
     responses=PROBLEM_RESPONSES,
 )
+@idempotent
 def attended(
     request: Request, client_id: str, appointment_id: str, body: AcknowledgeIn | None = None
 ) -> AppointmentOut:
@@ -524,6 +530,7 @@ def attended(
     response_model=AppointmentOut,
     responses=PROBLEM_RESPONSES,
 )
+@idempotent
 def missed(
     request: Request, client_id: str, appointment_id: str, body: AcknowledgeIn | None = None
 ) -> AppointmentOut:
@@ -538,6 +545,7 @@ def missed(
     response_model=TopicOut,
     responses=PROBLEM_RESPONSES,
 )
+@idempotent
 def topic_addressed(
     request: Request, client_id: str, topic_id: str, body: AcknowledgeIn | None = None
 ) -> TopicOut:

@@ -181,7 +181,7 @@ def alert_text(alert: Alert) -> str:
     extra = [
         f"{k} {', '.join(map(str, v)) if isinstance(v, list | tuple) else v}"
         for k, v in sorted(p.items())
-        if k != "instrument"
+        if k not in ("instrument", "draft")  # a draft's rule says "in an unsubmitted check-in"
     ]
     if extra:
         text += " (" + "; ".join(extra) + ")"
