@@ -290,3 +290,27 @@ def engine(database_url: str) -> Iterator[object]:
         yield eng
     finally:
         eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[object]:
+    """One headless Chromium per test worker (Debian's, via Playwright; no download).
+
+    Playwright's sync API may run only once per thread, so every browser test
+    (tests/e2e and tests/web) shares this one and opens its own contexts.
+    Skipped without a Chromium unless ``TWOSTEP_REQUIRE_BROWSER=1``.
+    """
+    import shutil
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    path = os.environ.get("TWOSTEP_CHROMIUM") or (
+        shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+    if path is None:
+        if os.environ.get("TWOSTEP_REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium is required (TWOSTEP_REQUIRE_BROWSER=1) but was not found")
+        pytest.skip("no Chromium installed (apt install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield b
+        b.close()

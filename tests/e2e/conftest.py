@@ -12,8 +12,6 @@ Without a Chromium the tests are skipped, unless ``TWOSTEP_REQUIRE_BROWSER=1``
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import sys
 import threading
@@ -43,17 +41,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.xdist_group("e2e"))
-
-
-def chromium_path() -> str | None:
-    configured = os.environ.get("TWOSTEP_CHROMIUM")
-    if configured:
-        return configured
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def _free_port() -> int:
@@ -93,16 +80,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    path = chromium_path()
-    if path is None:
-        if os.environ.get("TWOSTEP_REQUIRE_BROWSER") == "1":
-            pytest.fail("Chromium is required (TWOSTEP_REQUIRE_BROWSER=1) but was not found")
-        pytest.skip("no Chromium installed (apt install chromium)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield b
-        b.close()
+def browser(chromium_browser: Browser) -> Browser:
+    """The worker's shared Chromium (tests/conftest.py)."""
+    return chromium_browser
 
 
 @pytest.fixture

@@ -129,7 +129,9 @@ def test_the_key_with_another_body_is_refused_and_stores_nothing(
     assert audited_creates(world) == 1
 
 
-@pytest.mark.parametrize("key", ["not-a-uuid", "1" * 1024, "", str(uuid.uuid4())[:-1]])
+@pytest.mark.parametrize(
+    "key", ["not-a-uuid", "1" * 1024, "", "dd51bf07-cc21-44f7-bd0e-c658b969061"]
+)
 def test_a_key_that_is_not_a_uuid_is_refused(world: World, api: TestClient, key: str) -> None:
     res = api.post(CHECKINS, json=phq9(), headers={"Idempotency-Key": key})
     assert res.status_code == 400, res.text

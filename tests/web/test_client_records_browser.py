@@ -7,8 +7,6 @@ or ``chromium`` on the PATH).
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import threading
 import time
@@ -23,13 +21,6 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 PHONE = {"width": 375, "height": 740}
 #: tests/web/conftest.py PASSWORD (conftest modules cannot be imported by name here)
 PASSWORD = "a long enough test passphrase"
-
-
-def _chromium() -> str | None:
-    configured = os.environ.get("TWOSTEP_CHROMIUM")
-    if configured:
-        return configured
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
@@ -54,27 +45,27 @@ def served(app: FastAPI) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(served: str, web_world: World, request: pytest.FixtureRequest) -> Iterator[object]:
-    path = _chromium()
-    if path is None:
-        pytest.skip("no Chromium installed")
+def page(
+    served: str, web_world: World, request: pytest.FixtureRequest, chromium_browser: object
+) -> Iterator[object]:
+    """A phone-sized page signed in as client_a1, in the worker's shared Chromium."""
     reduced = getattr(request, "param", "no-preference")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        ctx = browser.new_context(viewport=PHONE, base_url=served, reduced_motion=reduced)
-        ctx.set_default_timeout(10_000)
-        pg = ctx.new_page()
-        errors: list[str] = []
-        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto("/login")
-        pg.get_by_label("E-mail address").fill(web_world.users["client_a1"].email)
-        pg.get_by_label("Password").fill(PASSWORD)
-        pg.get_by_role("button", name="Sign in").click()
-        pg.wait_for_load_state()
-        pg.errors = errors  # type: ignore[attr-defined]
-        yield pg
-        browser.close()
+    browser = chromium_browser
+    assert isinstance(browser, playwright_api.Browser)
+    ctx = browser.new_context(viewport=PHONE, base_url=served, reduced_motion=reduced)
+    ctx.set_default_timeout(10_000)
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto("/login")
+    pg.get_by_label("E-mail address").fill(web_world.users["client_a1"].email)
+    pg.get_by_label("Password").fill(PASSWORD)
+    pg.get_by_role("button", name="Sign in").click()
+    pg.wait_for_load_state()
+    pg.errors = errors  # type: ignore[attr-defined]
+    yield pg
+    ctx.close()
 
 
 def test_breathing_timer_runs_with_the_keyboard(page: object) -> None:
