@@ -199,10 +199,9 @@ DATA_MAP: Mapping[str, TableRule] = {
     ),
     "idempotency_keys": TableRule(
         "answers to retried writes (Idempotency-Key), the answer encrypted", "user_id", False,
-        "the retry window (hours)", "expires",
-        "a cache of answers whose content is held, and exported, in its own table; erasure "
-        "does not reach it yet (the idempotency store has no delete by user), so a cached "
-        "answer stays, encrypted, until it is purged",
+        "the retry window (7 days)", "erased",
+        "a cache of answers to the client's own writes: erased with them, so that no copy "
+        "of erased content survives in it",
         excluded="a short-lived cache of answers to the user's own writes; their content is "
         "exported from the tables it was written to",
     ),
@@ -232,6 +231,7 @@ ERASED_TABLES: tuple[str, ...] = (
     "supporters",
     "session_topics",
     "checkin_drafts",
+    "idempotency_keys",
 )
 
 
@@ -413,6 +413,9 @@ def erase_client(
         }
         erased: dict[str, int] = {}
         for name in ERASED_TABLES:
+            if name == "idempotency_keys":
+                erased[name] = uow.idempotency.purge(datetime.max.replace(tzinfo=UTC), cid)
+                continue
             if name == "checkin_drafts":
                 n = 0
                 for i in _instrument_ids(uow, client, cat):
