@@ -6,6 +6,7 @@ import re
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from twostep.reports.charts import ClientSeries, client_chart_svg
 
@@ -95,3 +96,27 @@ def test_title_text_is_escaped_inside_the_svg() -> None:
     assert "&lt;script&gt;" in svg
     for body in re.findall(r"<!--(.*?)-->", svg, flags=re.S):
         assert "--" not in body  # the title cannot close the comment it is written into
+
+
+def test_a_chart_is_drawn_once_per_content(monkeypatch: pytest.MonkeyPatch) -> None:
+    import twostep.reports.charts as charts
+
+    drawn: list[str] = []
+    real = charts._render
+
+    def counting(s: ClientSeries, width: float, height: float, id_prefix: str) -> str:
+        drawn.append(s.title)
+        return real(s, width, height, id_prefix)
+
+    monkeypatch.setattr(charts, "_render", counting)
+    first = series(title="cache A")
+    again = series(title="cache A")  # equal content, other array objects
+    assert client_chart_svg(first) == client_chart_svg(again)
+    assert drawn == ["cache A"]
+    # any change in what is drawn is a new chart: a score, a marker, the size, the ids
+    moved = series(title="cache A", score=np.array([20.0, 18.0, np.nan, 11.0, 17.0, 8.0]))
+    assert client_chart_svg(moved) != client_chart_svg(first)
+    client_chart_svg(series(title="cache A", setbacks=np.array([4])))
+    client_chart_svg(first, width=5.0)
+    client_chart_svg(first, id_prefix="other")
+    assert drawn == ["cache A"] * 5

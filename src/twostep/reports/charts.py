@@ -9,13 +9,24 @@ level when norms exist; and markers for sudden gains and losses, setback
 onsets, reliable deterioration and logged stressors (life events). Missed administrations are gaps in the
 line, marked on the axis. Markers differ in shape as well as colour, so the
 chart does not rely on colour alone.
+
+Drawing costs about 0.1 s of CPU, far more than computing what is drawn, and
+a progress page asks for the same chart again and again until the next
+check-in. `client_chart_svg` therefore keeps the last `CACHE_SIZE` rendered
+charts keyed by a SHA-256 of *everything drawn* (every field of the series
+and the size): a cached chart is exactly the one that would be drawn, it
+holds nothing the caller did not just compute (and authorise) itself, and a
+new score makes a new key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, fields
 
 import matplotlib
 
@@ -79,6 +90,42 @@ def client_chart_svg(
     that many charts can share one HTML page without duplicate ids; the
     metadata block is dropped (it only names matplotlib).
     """
+    key = _cache_key(series, width, height, id_prefix)
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _CACHE.move_to_end(key)
+            return cached
+    svg = _render(series, width, height, id_prefix)
+    with _LOCK:
+        _CACHE[key] = svg
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return svg
+
+
+#: rendered charts kept (about 30 KB each)
+CACHE_SIZE = 512
+_CACHE: OrderedDict[bytes, str] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def _cache_key(series: ClientSeries, width: float, height: float, id_prefix: str) -> bytes:
+    """SHA-256 over every field of ``series`` (arrays by dtype, shape and bytes) and the size."""
+    h = hashlib.sha256(repr((width, height, id_prefix)).encode())
+    for f in fields(series):
+        value = getattr(series, f.name)
+        h.update(f.name.encode() + b"\0")
+        if isinstance(value, np.ndarray):
+            h.update(f"{value.dtype.str}{value.shape}".encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+        else:
+            h.update(repr(value).encode())
+        h.update(b"\0")
+    return h.digest()
+
+
+def _render(series: ClientSeries, width: float, height: float, id_prefix: str) -> str:
     fig, ax = plt.subplots(figsize=(width, height), dpi=100)
     try:
         _draw(ax, series)
