@@ -72,8 +72,11 @@ def _spark(master: str | None, workers: int | None) -> SparkEngine:
 
 def _staging(out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out.parent.glob(f".{out.name}.staging-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    # what a crashed earlier run left behind: its staging directory, or the previous
+    # output it was replacing when it died between the two renames of `_commit`
+    for pattern in (f".{out.name}.staging-*", f".{out.name}.old-*"):
+        for stale in out.parent.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
     path = out.parent / f".{out.name}.staging-{uuid.uuid4().hex[:12]}"
     path.mkdir()
     return path
