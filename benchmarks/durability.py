@@ -146,10 +146,11 @@ def free_port() -> int:
 class Server:
     """`twostep serve`'s app in a uvicorn subprocess that can be killed and restarted."""
 
-    def __init__(self, url: str, port: int, log: Path) -> None:
+    def __init__(self, url: str, port: int, log: Path, workers: int = 1) -> None:
         self.url = url
         self.port = port
         self.log = log
+        self.workers = workers  # uvicorn worker processes (benchmarks/load_mixed.py)
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.start_seconds: list[float] = []
@@ -159,7 +160,7 @@ class Server:
         cmd = [
             sys.executable, "-m", "uvicorn", "twostep.web.serve:app",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-            "--no-server-header",
+            "--no-server-header", "--workers", str(self.workers),
         ]  # fmt: skip
         t0 = time.monotonic()
         with self.log.open("ab") as out:

@@ -64,8 +64,20 @@ class Settings(BaseSettings):
         ge=1,
         description="Failed sign-ins from one network within 15 minutes before a pause.",
     )
+    require_staff_mfa: bool | None = Field(
+        default=None,
+        description="Staff (therapists, admins, researchers) must enrol a second factor "
+        "(TOTP) before they reach anything but the enrolment page. Unset: on in production, "
+        "off in development and test (the demo signs in with passwords only).",
+    )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted (413 above it)."
+    )
+    max_import_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="Largest file `twostep import` reads (a Parquet file: also its uncompressed "
+        "size), refused before it is read.",
     )
     norms_paths: list[Path] = Field(
         default_factory=list,
@@ -147,6 +159,14 @@ def pseudonymisation_key_bytes(settings: Settings) -> bytes | None:
             f"TWOSTEP_PSEUDONYMISATION_KEY must have at least 32 bytes (it has {len(key)})"
         )
     return key
+
+
+def staff_mfa_required(settings: Settings) -> bool:
+    """Whether staff must have a second factor (``TWOSTEP_REQUIRE_STAFF_MFA``; default: on in
+    production only)."""
+    if settings.require_staff_mfa is not None:
+        return settings.require_staff_mfa
+    return settings.environment == "production"
 
 
 def require_production_ready(settings: Settings) -> None:

@@ -12,6 +12,7 @@ The tree::
     ├── AnalysisError                 the kernel was asked for something undefined
     ├── NotFoundError                 no such record — or one the caller may not see (same error)
     ├── ConflictError                 a duplicate key, an edit of an immutable record, a stale version
+    │   └── StaleVersionError         an edit based on a version of the record that is not current
     ├── AccessDeniedError             the caller may not do this (never used to hide existence)
     └── StorageError                  the database cannot take the write now (disk full, locked)
 
@@ -117,6 +118,14 @@ class NotFoundError(TwostepError, LookupError):
 
 class ConflictError(TwostepError):
     """The write conflicts with stored data: duplicate key, immutable record, stale version."""
+
+
+class StaleVersionError(ConflictError):
+    """The edit names a version of the record that is no longer current (someone changed it).
+
+    Raised by a conditional write (``UPDATE ... WHERE id = ? AND version = ?`` changing
+    no row); the web layer answers 412 Precondition Failed.
+    """
 
 
 class AccessDeniedError(TwostepError):

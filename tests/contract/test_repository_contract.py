@@ -337,6 +337,10 @@ def test_for_client_time_order_ties_and_half_open_window(
     if repo == "administrations":  # the natural key allows one per client, instrument, moment
         tie = replace(tie, instrument_id="gad7")
     mine.append(tie)
+    if repo == "assignments":  # one open assignment per therapist and client (RL-09)
+        mine = [replace(a, ended_at=a.started_at + timedelta(hours=1)) for a in mine[:-1]] + [
+            mine[-1]
+        ]
     theirs = build(repo, seed, seed.oid, T0 + day)
     with uow_factory() as uow:
         for x in [*mine, theirs]:

@@ -81,3 +81,17 @@ def test_growth_week_by_week_with_kind_highlights(world: World) -> None:
     ther = progress.growth(f, world.actor("ther_a"), cid, weeks=4, now=NOW)
     assert ther.weeks[3].reflections is None  # reflections are private by default
     assert all(h.startswith(("The client", "On average")) for h in ther.highlights)
+
+
+def test_only_one_measure_is_the_same_measure(world: World) -> None:
+    """A chart asks for one measure (`only`): the same as in the full list, nothing else."""
+    f, me, cid = world.factory, world.actor("client_a1"), world.id("client_a1")
+    world.series("client_a1", [20, 16, 13, 10, 12, 16], start=NOW - timedelta(weeks=6))
+    for weeks, item in ((3, 2), (2, 1), (1, 1)):
+        answers = {f"item_{i}": item for i in range(1, 8)}
+        world.checkin("client_a1", answers, NOW - timedelta(weeks=weeks), instrument="gad7")
+    every = {m.instrument_id: m for m in progress.my_progress(f, me, cid)}
+    assert set(every) == {"phq9", "gad7"}
+    for iid, m in every.items():
+        assert progress.my_progress(f, me, cid, only=iid) == (m,)
+    assert progress.my_progress(f, me, cid, only="srs") == ()

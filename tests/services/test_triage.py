@@ -81,7 +81,8 @@ def test_groundhog_day_needs_a_plateau_and_two_signs(world: World) -> None:
     _groundhog_client(world)
     result = triage.caseload_triage(world.factory, world.actor("ther_b"), now=NOW)
     entry = next(e for e in result.entries if e.client_id == world.id("client_b1"))
-    assert codes(entry) == ["groundhog_day", "plateau", "missed_sessions"]
+    # the not-on-track alert raised on the way is unresolved, so it is listed too
+    assert codes(entry) == ["groundhog_day", "plateau", "missed_sessions", "open_alert"]
     text = entry.reasons[0].text
     assert "engagement-check mean >= 1.5" in text
     assert "missed or cancelled" in text
@@ -95,6 +96,23 @@ def test_a_plateau_with_one_sign_is_only_a_plateau(world: World) -> None:
     world.series("client_b1", [18, 17, 18, 17, 18, 17], start=NOW - timedelta(weeks=6))
     result = triage.caseload_triage(world.factory, world.actor("ther_b"), now=NOW)
     entry = next(e for e in result.entries if e.client_id == world.id("client_b1"))
+    assert codes(entry) == ["plateau", "open_alert"]
+    [plateau_alert] = [a for a in world.store.rows("alerts") if a.kind is AlertKind.PLATEAU]
+    assert entry.reasons[0].alert_ids == (plateau_alert.id,)  # the live reason carries its alert
+
+
+def test_an_unresolved_signal_alert_is_never_under_no_concerns(world: World) -> None:
+    world.series("client_b1", [18, 17, 18, 17, 18, 17], start=NOW - timedelta(weeks=6))
+    f, ther = world.factory, world.actor("ther_b")
+    [old] = [a for a in world.store.rows("alerts") if a.kind is AlertKind.NOT_ON_TRACK]
+    entry = next(e for e in triage.caseload_triage(f, ther, now=NOW).entries if e.reasons)
+    [listed] = [r for r in entry.reasons if r.code == "open_alert"]
+    assert listed.alert_ids == (old.id,)
+    assert "not on track alert from today is still open" in listed.text
+    for a in world.store.rows("alerts"):
+        if a.kind is not AlertKind.PLATEAU:
+            alerts.resolve(f, ther, a.id, "reviewed in session", now=NOW)
+    entry = next(e for e in triage.caseload_triage(f, ther, now=NOW).entries if e.reasons)
     assert codes(entry) == ["plateau"]
 
 

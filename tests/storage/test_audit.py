@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from twostep.domain.ports import AuditEvent
 from twostep.errors import ConflictError, StorageError, ValidationError
@@ -215,3 +217,35 @@ def test_audit_failure_surfaces_as_a_twostep_error(
         uow.audit.record(event(1))
         with pytest.raises(StorageError):
             uow.commit()
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "id": st.integers(1, 10**12),
+                "at": st.datetimes(timezones=st.just(UTC)),
+                "actor_id": st.none() | st.text(max_size=40),
+                "actor_role": st.sampled_from(["client", "therapist", "anonymous"]),
+                "action": st.text(min_size=1, max_size=12),
+                "object_type": st.text(min_size=1, max_size=12),
+                "object_id": st.none() | st.text(max_size=40),
+                "client_id": st.none() | st.text(max_size=40),
+                "outcome": st.sampled_from(["ok", "denied", "error"]),
+                "request_id": st.none() | st.text(max_size=40),
+            }
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_the_bulk_hash_is_the_chain_hash(rows: list[dict[str, object]]) -> None:
+    """`append_events` hashes with cached field encodings; it must equal `chain_hash`."""
+    from twostep.storage.audit import _FastChain
+
+    fast = _FastChain()
+    prev = GENESIS_HASH
+    for row in [*rows, *rows]:  # repeated values come from the cache the second time
+        expected = chain_hash(prev, row)
+        assert fast.hash(prev, row) == expected
+        prev = expected

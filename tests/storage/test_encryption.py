@@ -130,6 +130,7 @@ def test_every_free_text_column_is_encrypted() -> None:
         "episodes.end_reason",
         "idempotency_keys.response",
         "checkin_drafts.answers",
+        "user_mfa.secret",
     }
     assert found == expected
     # the associated data names the column the value lives in

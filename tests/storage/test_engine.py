@@ -146,8 +146,11 @@ def test_a_read_only_database_is_a_storage_error(tmp_path: Path) -> None:
     try:
         with SqlUnitOfWorkFactory(ro, read_only=True)() as uow:
             assert uow.clinics.get("x") is None  # reads work
-            with pytest.raises(StorageError, match="read-only"):
+            # a read-only unit of work refuses writes itself (they would be rolled back unseen)
+            with pytest.raises(RuntimeError, match="read-only unit of work"):
                 uow.clinics.add(r.Clinic(r.new_id(), "c", "", ""))
+        with SqlUnitOfWorkFactory(ro)() as uow, pytest.raises(StorageError, match="read-only"):
+            uow.clinics.add(r.Clinic(r.new_id(), "c", "", ""))
     finally:
         ro.dispose()
 

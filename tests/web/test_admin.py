@@ -11,6 +11,9 @@ from service_world import World
 
 from twostep.domain.records import new_id
 
+#: Changes need If-Match (IN-02); these tests are not about concurrency.
+ANY_VERSION = {"If-Match": "*"}
+
 Client = Callable[[str], TestClient]
 NEW_PW = "a long and unusual passphrase"
 
@@ -31,7 +34,15 @@ def test_list_users_has_no_clinical_content_and_no_other_clinic(
     rows = res.json()
     assert {r["email"] for r in rows} >= {web_world.users["client_a1"].email}
     assert web_world.users["client_x"].email not in res.text
-    assert set(rows[0]) == {"id", "email", "display_name", "roles", "is_active", "created_at"}
+    assert set(rows[0]) == {
+        "id",
+        "email",
+        "display_name",
+        "roles",
+        "is_active",
+        "created_at",
+        "etag",
+    }
     for word in ("phq9", "score", "password", "journal"):
         assert word not in res.text
 
@@ -104,35 +115,65 @@ def test_patch_roles_deactivate_and_rules(web_world: World, as_user: Client) -> 
     admin = as_user("admin")
     ther_b = as_user("ther_b")
     uid = web_world.id("ther_b")
-    res = admin.patch(f"/api/v1/admin/users/{uid}", json={"roles": ["therapist", "admin"]})
+    res = admin.patch(
+        f"/api/v1/admin/users/{uid}", headers=ANY_VERSION, json={"roles": ["therapist", "admin"]}
+    )
     assert res.status_code == 200
     assert res.json()["account"]["roles"] == ["admin", "therapist"]
-    res = admin.patch(f"/api/v1/admin/users/{uid}", json={"is_active": False})
+    res = admin.patch(f"/api/v1/admin/users/{uid}", headers=ANY_VERSION, json={"is_active": False})
     assert res.status_code == 200
     assert ther_b.get("/api/v1/me").status_code == 401  # sessions ended at once
     # self-deactivation and wrong types are refused
     me = web_world.id("admin")
-    assert admin.patch(f"/api/v1/admin/users/{me}", json={"is_active": False}).status_code == 409
-    assert admin.patch(f"/api/v1/admin/users/{uid}", json={"is_active": "no"}).status_code == 422
-    assert admin.patch(f"/api/v1/admin/users/{uid}", json={"roles": "admin"}).status_code == 422
+    assert (
+        admin.patch(
+            f"/api/v1/admin/users/{me}", headers=ANY_VERSION, json={"is_active": False}
+        ).status_code
+        == 409
+    )
+    assert (
+        admin.patch(
+            f"/api/v1/admin/users/{uid}", headers=ANY_VERSION, json={"is_active": "no"}
+        ).status_code
+        == 422
+    )
+    assert (
+        admin.patch(
+            f"/api/v1/admin/users/{uid}", headers=ANY_VERSION, json={"roles": "admin"}
+        ).status_code
+        == 422
+    )
     # another clinic's account and an unknown id: the same 404
-    other = admin.patch(f"/api/v1/admin/users/{web_world.id('ther_x')}", json={"is_active": False})
-    unknown = admin.patch(f"/api/v1/admin/users/{new_id()}", json={"is_active": False})
+    other = admin.patch(
+        f"/api/v1/admin/users/{web_world.id('ther_x')}",
+        headers=ANY_VERSION,
+        json={"is_active": False},
+    )
+    unknown = admin.patch(
+        f"/api/v1/admin/users/{new_id()}", headers=ANY_VERSION, json={"is_active": False}
+    )
     assert other.status_code == unknown.status_code == 404
     assert {k: v for k, v in other.json().items() if k not in ("instance", "request_id")} == {
         k: v for k, v in unknown.json().items() if k not in ("instance", "request_id")
     }
-    assert admin.patch("/api/v1/admin/users/not-an-id!", json={}).status_code == 422
+    assert (
+        admin.patch("/api/v1/admin/users/not-an-id!", headers=ANY_VERSION, json={}).status_code
+        == 422
+    )
 
 
 def test_last_admin_cannot_lose_the_role(web_world: World, as_user: Client) -> None:
     admin = as_user("admin")
     res = admin.patch(
-        f"/api/v1/admin/users/{web_world.id('ther_admin')}", json={"roles": ["therapist"]}
+        f"/api/v1/admin/users/{web_world.id('ther_admin')}",
+        headers=ANY_VERSION,
+        json={"roles": ["therapist"]},
     )
     assert res.status_code == 200
     res = admin.patch(
-        f"/api/v1/admin/users/{web_world.id('admin')}", json={"roles": ["researcher"]}
+        f"/api/v1/admin/users/{web_world.id('admin')}",
+        headers=ANY_VERSION,
+        json={"roles": ["researcher"]},
     )
     assert res.status_code == 409
 
@@ -140,7 +181,7 @@ def test_last_admin_cannot_lose_the_role(web_world: World, as_user: Client) -> N
 def test_password_reset_by_admin(app: object, web_world: World, as_user: Client) -> None:
     admin = as_user("admin")
     uid = web_world.id("ther_b")
-    res = admin.patch(f"/api/v1/admin/users/{uid}", json={"password": NEW_PW})
+    res = admin.patch(f"/api/v1/admin/users/{uid}", headers=ANY_VERSION, json={"password": NEW_PW})
     assert res.status_code == 200
     assert res.json()["generated_password"] is None
     fresh = TestClient(app, base_url="https://testserver")  # type: ignore[arg-type]
@@ -148,9 +189,16 @@ def test_password_reset_by_admin(app: object, web_world: World, as_user: Client)
     assert (
         fresh.post("/api/v1/session", json={"email": email, "password": NEW_PW}).status_code == 201
     )
-    res = admin.patch(f"/api/v1/admin/users/{uid}", json={"generate_password": True})
+    res = admin.patch(
+        f"/api/v1/admin/users/{uid}", headers=ANY_VERSION, json={"generate_password": True}
+    )
     assert res.json()["generated_password"]
-    assert admin.patch(f"/api/v1/admin/users/{uid}", json={"password": "short"}).status_code == 422
+    assert (
+        admin.patch(
+            f"/api/v1/admin/users/{uid}", headers=ANY_VERSION, json={"password": "short"}
+        ).status_code
+        == 422
+    )
 
 
 # ---------------------------------------------------------------- API: assignments
@@ -189,6 +237,7 @@ def test_clinic_settings_api(web_world: World, as_user: Client) -> None:
     assert "ors" not in got["available_instruments"]
     res = admin.patch(
         "/api/v1/admin/clinic",
+        headers=ANY_VERSION,
         json={"instruments": ["phq9"], "checkin_every_days": 14, "delay_notice": "Soon."},
     )
     assert res.status_code == 200
@@ -203,7 +252,7 @@ def test_clinic_settings_api(web_world: World, as_user: Client) -> None:
         {"crisis_text": "  "},
         {"name": "renamed"},
     ):
-        r = admin.patch("/api/v1/admin/clinic", json=bad)
+        r = admin.patch("/api/v1/admin/clinic", headers=ANY_VERSION, json=bad)
         assert r.status_code == 422, bad
     assert as_user("ther_x").get("/api/v1/admin/clinic").status_code == 403
 
@@ -213,7 +262,10 @@ def test_admin_api_is_for_admins(as_user: Client, who: str) -> None:
     c = as_user(who)
     assert c.get("/api/v1/admin/users").status_code == 403
     assert c.get("/api/v1/admin/assignments").status_code == 403
-    assert c.patch("/api/v1/admin/clinic", json={"delay_notice": "x"}).status_code == 403
+    assert (
+        c.patch("/api/v1/admin/clinic", headers=ANY_VERSION, json={"delay_notice": "x"}).status_code
+        == 403
+    )
     assert c.get("/admin").status_code == 403
 
 
@@ -224,7 +276,7 @@ def test_every_admin_change_is_audited(web_world: World, as_user: Client) -> Non
         "/api/v1/admin/users",
         json={"email": "n@one.example", "display_name": "N", "roles": ["researcher"]},
     )
-    admin.patch("/api/v1/admin/clinic", json={"delay_notice": "Soon."})
+    admin.patch("/api/v1/admin/clinic", headers=ANY_VERSION, json={"delay_notice": "Soon."})
     kinds = [(e.action, e.object_type, e.outcome) for e in web_world.store.audit_events[before:]]
     assert ("create", "user", "ok") in kinds
     assert ("update", "clinic", "ok") in kinds

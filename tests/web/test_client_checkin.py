@@ -9,6 +9,10 @@ from service_world import CRISIS, DELAY, World
 
 from twostep.domain.records import AlertKind, AlertStatus
 
+#: Changes need If-Match (IN-02); these tests are not about concurrency.
+ANY_VERSION = {"If-Match": "*"}
+NEW_DRAFT = {"If-None-Match": "*"}  # a draft is started with If-None-Match
+
 Client = Callable[[str], TestClient]
 
 CRISIS_LINE = "Samaritans: call 116 123."
@@ -236,7 +240,9 @@ def test_api_risk_item_gives_crisis_text_and_an_open_alert(
 
 def test_api_draft_with_risk_alerts_at_once(as_user: Client, web_world: World) -> None:
     client = as_user("client_a1")
-    res = client.put("/api/v1/me/checkins/phq9/draft", json={"answers": {"item_9": 1}})
+    res = client.put(
+        "/api/v1/me/checkins/phq9/draft", headers=NEW_DRAFT, json={"answers": {"item_9": 1}}
+    )
     assert res.status_code == 200, res.text
     body = res.json()
     assert body["show_crisis_resources"] is True
@@ -245,7 +251,9 @@ def test_api_draft_with_risk_alerts_at_once(as_user: Client, web_world: World) -
     [alert] = risk_alerts(web_world, "client_a1")
     assert alert.administration_id is None
     # a second save of the same draft does not alert twice; the draft reads back
-    client.put("/api/v1/me/checkins/phq9/draft", json={"answers": {"item_1": 3}})
+    client.put(
+        "/api/v1/me/checkins/phq9/draft", headers=ANY_VERSION, json={"answers": {"item_1": 3}}
+    )
     got = client.get("/api/v1/me/checkins/phq9/draft").json()
     assert got["answers"] == {"item_9": 1.0, "item_1": 3.0}
     assert len(risk_alerts(web_world, "client_a1")) == 1
@@ -257,7 +265,10 @@ def test_api_draft_with_risk_alerts_at_once(as_user: Client, web_world: World) -
 def test_other_users_drafts_are_unreachable(as_user: Client) -> None:
     a2 = as_user("client_a2")
     assert (
-        a2.put("/api/v1/me/checkins/gad7/draft", json={"answers": {"item_1": 2}}).status_code == 200
+        a2.put(
+            "/api/v1/me/checkins/gad7/draft", headers=NEW_DRAFT, json={"answers": {"item_1": 2}}
+        ).status_code
+        == 200
     )
     a1 = as_user("client_a1")
     assert a1.get("/api/v1/me/checkins/gad7/draft").status_code == 404
@@ -265,7 +276,9 @@ def test_other_users_drafts_are_unreachable(as_user: Client) -> None:
     therapist = as_user("ther_a")
     assert therapist.get("/api/v1/me/checkins/gad7/draft").status_code == 403
     assert (
-        therapist.put("/api/v1/me/checkins/gad7/draft", json={"answers": {"item_1": 1}}).status_code
+        therapist.put(
+            "/api/v1/me/checkins/gad7/draft", headers=ANY_VERSION, json={"answers": {"item_1": 1}}
+        ).status_code
         == 403
     )
 
@@ -285,7 +298,9 @@ def test_api_strict_answers(as_user: Client) -> None:
         json={"instrument_id": "phq9", "answers": {}, "client_id": "someone-else"},
     )
     assert res.status_code == 422
-    res = client.put("/api/v1/me/checkins/phq9/draft", json={"answers": {"item_9": "1"}})
+    res = client.put(
+        "/api/v1/me/checkins/phq9/draft", headers=ANY_VERSION, json={"answers": {"item_9": "1"}}
+    )
     assert res.status_code == 422
 
 

@@ -11,6 +11,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from service_world import World
 
+#: Changes need If-Match (IN-02); these tests are not about concurrency.
+ANY_VERSION = {"If-Match": "*"}
+
 AsUser = Callable[[str], TestClient]
 PROBLEM = "application/problem+json"
 
@@ -215,23 +218,49 @@ def test_goals_create_patch_steps_and_list(as_user: AsUser) -> None:
     assert goal["baseline_level"] == -1
     assert goal["review_status"]["due_on"]
     gid = goal["id"]
-    res = client.patch(f"/api/v1/me/goals/{gid}", json={"importance": 1, "relevant_to": "mood"})
+    res = client.patch(
+        f"/api/v1/me/goals/{gid}",
+        headers=ANY_VERSION,
+        json={"importance": 1, "relevant_to": "mood"},
+    )
     assert res.status_code == 200, res.text
     assert res.json()["importance"] == 1
     assert res.json()["difficulty"] == 2
-    assert client.patch(f"/api/v1/me/goals/{gid}", json={"importance": "1"}).status_code == 422
-    assert client.patch(f"/api/v1/me/goals/{gid}", json={"importance": None}).status_code == 422
-    assert client.patch(f"/api/v1/me/goals/{gid}", json={"closed_at": None}).status_code == 422
+    assert (
+        client.patch(
+            f"/api/v1/me/goals/{gid}", headers=ANY_VERSION, json={"importance": "1"}
+        ).status_code
+        == 422
+    )
+    assert (
+        client.patch(
+            f"/api/v1/me/goals/{gid}", headers=ANY_VERSION, json={"importance": None}
+        ).status_code
+        == 422
+    )
+    assert (
+        client.patch(
+            f"/api/v1/me/goals/{gid}", headers=ANY_VERSION, json={"closed_at": None}
+        ).status_code
+        == 422
+    )
     res = client.post(
         f"/api/v1/me/goals/{gid}/steps", json={"text": "Go round the block", "due_on": "2030-07-01"}
     )
     assert res.status_code == 201
     sid = res.json()["id"]
-    res = client.patch(f"/api/v1/me/goals/{gid}/steps/{sid}", json={"done": True})
+    res = client.patch(
+        f"/api/v1/me/goals/{gid}/steps/{sid}", headers=ANY_VERSION, json={"done": True}
+    )
     assert res.status_code == 200
     assert res.json()["done"] is True
     assert res.json()["done_at"]
-    assert client.patch(f"/api/v1/me/goals/{gid}/steps/{sid}", json={"done": 1}).status_code == 422
+    assert (
+        client.patch(
+            f"/api/v1/me/goals/{gid}/steps/{sid}", headers=ANY_VERSION, json={"done": 1}
+        ).status_code
+        == 422
+    )
     listing = client.get("/api/v1/me/goals").json()
     assert len(listing["goals"]) == 1
     assert sorted(s["text"] for s in listing["goals"][0]["steps"]) == [
@@ -249,7 +278,10 @@ def test_another_clients_goal_is_404(as_user: AsUser) -> None:
     res = me.get(f"/api/v1/me/goals/{gid}/reviews")
     assert res.status_code == 404
     assert res.headers["content-type"].startswith(PROBLEM)
-    assert me.patch(f"/api/v1/me/goals/{gid}", json={"importance": 0}).status_code == 404
+    assert (
+        me.patch(f"/api/v1/me/goals/{gid}", headers=ANY_VERSION, json={"importance": 0}).status_code
+        == 404
+    )
 
 
 def test_stressor_end_and_other_clients_stressor(as_user: AsUser) -> None:
@@ -257,13 +289,17 @@ def test_stressor_end_and_other_clients_stressor(as_user: AsUser) -> None:
     sid = a1.post("/api/v1/me/stressors", json=CREATES[5][1]).json()["id"]
     assert (
         as_user("client_a2")
-        .patch(f"/api/v1/me/stressors/{sid}", json={"ended_on": "2024-05-10"})
+        .patch(f"/api/v1/me/stressors/{sid}", headers=ANY_VERSION, json={"ended_on": "2024-05-10"})
         .status_code
         == 404
     )
-    res = a1.patch(f"/api/v1/me/stressors/{sid}", json={"ended_on": "2024-04-10"})
+    res = a1.patch(
+        f"/api/v1/me/stressors/{sid}", headers=ANY_VERSION, json={"ended_on": "2024-04-10"}
+    )
     assert res.status_code == 422
-    res = a1.patch(f"/api/v1/me/stressors/{sid}", json={"ended_on": "2024-05-10"})
+    res = a1.patch(
+        f"/api/v1/me/stressors/{sid}", headers=ANY_VERSION, json={"ended_on": "2024-05-10"}
+    )
     assert res.status_code == 200
     assert res.json()["ended_on"] == "2024-05-10"
 
@@ -307,14 +343,23 @@ def test_sharing_api(as_user: AsUser, web_world: World) -> None:
     got = client.get("/api/v1/me/sharing").json()["sharing"]
     assert got["journal_text"] is False
     assert got["mood"] is True
-    res = client.patch("/api/v1/me/sharing", json={"sharing": {"journal_text": True}})
+    res = client.patch(
+        "/api/v1/me/sharing", headers=ANY_VERSION, json={"sharing": {"journal_text": True}}
+    )
     assert res.status_code == 200
     assert res.json()["sharing"]["journal_text"] is True
     assert (
-        client.patch("/api/v1/me/sharing", json={"sharing": {"journal_text": "yes"}}).status_code
+        client.patch(
+            "/api/v1/me/sharing", headers=ANY_VERSION, json={"sharing": {"journal_text": "yes"}}
+        ).status_code
         == 422
     )
-    assert client.patch("/api/v1/me/sharing", json={"sharing": {"diary": True}}).status_code == 422
+    assert (
+        client.patch(
+            "/api/v1/me/sharing", headers=ANY_VERSION, json={"sharing": {"diary": True}}
+        ).status_code
+        == 422
+    )
     assert client.get("/api/v1/me/sharing").json()["sharing"]["journal_text"] is True
 
 

@@ -15,6 +15,9 @@ from service_world import NOW, World, phq9_total
 
 from twostep.services.timeline import client_timeline
 
+#: Changes need If-Match (IN-02); these tests are not about concurrency.
+ANY_VERSION = {"If-Match": "*"}
+
 PAGES = [
     "/me/goals",
     "/me/goals/new",
@@ -158,9 +161,16 @@ def test_another_clients_goal_is_not_found(as_user: AsUser, web_world: World) ->
     me = as_user("client_a1")
     assert me.get(f"/me/goals/{goal_id}").status_code == 404
     assert me.get(f"/api/v1/me/goals/{goal_id}/reviews").status_code == 404
-    assert me.patch(f"/api/v1/me/goals/{goal_id}", json={"importance": 1}).status_code == 404
+    assert (
+        me.patch(
+            f"/api/v1/me/goals/{goal_id}", headers=ANY_VERSION, json={"importance": 1}
+        ).status_code
+        == 404
+    )
     assert me.post(f"/api/v1/me/goals/{goal_id}/steps", json={"text": "x"}).status_code == 404
-    res = me.patch(f"/api/v1/me/goals/{goal_id}/steps/{step_id}", json={"done": True})
+    res = me.patch(
+        f"/api/v1/me/goals/{goal_id}/steps/{step_id}", headers=ANY_VERSION, json={"done": True}
+    )
     assert res.status_code == 404
     res = post_form(me, f"/me/goals/{goal_id}/steps", {"step_text": "sneaky"})
     assert res.status_code == 404

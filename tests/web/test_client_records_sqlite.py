@@ -22,6 +22,9 @@ from twostep.storage.migrate import upgrade
 from twostep.storage.unit_of_work import SqlUnitOfWorkFactory
 from twostep.web.app import create_app
 
+#: Changes need If-Match (IN-02); these tests are not about concurrency.
+ANY_VERSION = {"If-Match": "*"}
+
 PASSWORD = "a long enough test passphrase"
 FAST_HASHER = Hasher(time_cost=1, memory_cost=1024, parallelism=1)  # tests only
 BASE_URL = "https://testserver"
@@ -110,7 +113,9 @@ def test_every_kind_round_trips_through_sqlite(sql_app: SqlApp) -> None:
         assert res.status_code == 201, (url, res.text)
     goal_id = created["/api/v1/me/goals"].json()["id"]
     step_id = created["/api/v1/me/goals"].json()["steps"][0]["id"]
-    res = client.patch(f"/api/v1/me/goals/{goal_id}/steps/{step_id}", json={"done": True})
+    res = client.patch(
+        f"/api/v1/me/goals/{goal_id}/steps/{step_id}", headers=ANY_VERSION, json={"done": True}
+    )
     assert res.status_code == 200
     res = client.post(
         "/me/journal", data={"csrf_token": token, "mood": "7", "text": "<b>form</b> entry"}
@@ -138,7 +143,9 @@ def test_every_kind_round_trips_through_sqlite(sql_app: SqlApp) -> None:
     ]
     assert [(e.text, e.mood) for e in journal] == [("", 3), ("", 7)]  # type: ignore[union-attr]
     assert (
-        client.patch("/api/v1/me/sharing", json={"sharing": {"journal_text": True}}).status_code
+        client.patch(
+            "/api/v1/me/sharing", headers=ANY_VERSION, json={"sharing": {"journal_text": True}}
+        ).status_code
         == 200
     )
     journal = [

@@ -15,6 +15,9 @@ from service_world import NOW, World, phq9_total
 from twostep.domain.records import AlertKind, AlertStatus, AppointmentStatus, EntryKind
 from twostep.services import goals, journal
 
+#: Changes need If-Match (IN-02); these tests are not about concurrency.
+ANY_VERSION = {"If-Match": "*"}
+
 Login = Callable[[str], TestClient]
 API = "/api/v1"
 
@@ -303,17 +306,23 @@ def test_focus_tags_and_attendance(web_world: World, as_user: Login) -> None:
     ap = web_world.appointment("client_a1", NOW - timedelta(days=1), AppointmentStatus.SCHEDULED)
     c = as_user("ther_a")
     path = f"{API}/clients/{cid}/appointments/{ap.id}"
-    res = c.put(f"{path}/focus-tags", json={"tags": ["Sleep", " work stress "]})
+    res = c.put(
+        f"{path}/focus-tags", headers=ANY_VERSION, json={"tags": ["Sleep", " work stress "]}
+    )
     assert res.status_code == 200, res.text
     assert res.json()["focus_tags"] == ["sleep", "work stress"]
     [stored] = web_world.store.rows("appointments")
     assert stored.focus_tags == ("sleep", "work stress")
-    assert_problem(c.put(f"{path}/focus-tags", json={"tags": "sleep"}), 422, "/tags")
-    assert_problem(c.put(f"{path}/focus-tags", json={"tags": [1]}), 422)
-    assert_problem(c.put(f"{path}/focus-tags", json={"tags": ["x"] * 11}), 422, "/tags")
+    assert_problem(
+        c.put(f"{path}/focus-tags", headers=ANY_VERSION, json={"tags": "sleep"}), 422, "/tags"
+    )
+    assert_problem(c.put(f"{path}/focus-tags", headers=ANY_VERSION, json={"tags": [1]}), 422)
+    assert_problem(
+        c.put(f"{path}/focus-tags", headers=ANY_VERSION, json={"tags": ["x"] * 11}), 422, "/tags"
+    )
     assert c.post(f"{path}/missed").json()["status"] == "missed"
     assert_problem(c.post(f"{path}/attended"), 409)
     listed = c.get(f"{API}/clients/{cid}/appointments").json()["appointments"]
     assert [(a["id"], a["status"]) for a in listed] == [(ap.id, "missed")]
     other = f"{API}/clients/{web_world.id('client_a2')}/appointments/{ap.id}/focus-tags"
-    assert_problem(c.put(other, json={"tags": ["x"]}), 404)
+    assert_problem(c.put(other, headers=ANY_VERSION, json={"tags": ["x"]}), 404)

@@ -445,3 +445,10 @@ def test_open_alerts_list_risk_first(web_world: World, as_user: Login) -> None:
     html = as_user("ther_a").get(f"/clients/{web_world.id('client_a2')}").text
     section = html[html.index('id="alerts-h"') : html.index('id="measures-h"')]
     assert section.index("Risk item answered") < section.index("Reliable deterioration")
+
+
+def test_every_triage_reason_has_words_on_the_page() -> None:
+    from twostep.services.triage import PRIORITY
+    from twostep.web.pages.therapist import REASON_LABELS
+
+    assert set(REASON_LABELS) == set(PRIORITY)

@@ -256,6 +256,8 @@ def run_server(
     os.environ["TWOSTEP_DATABASE_URL"] = s.database_url
     if s.norms_paths:
         os.environ["TWOSTEP_NORMS_PATHS"] = json.dumps([str(p) for p in s.norms_paths])
+    if s.require_staff_mfa is not None:
+        os.environ["TWOSTEP_REQUIRE_STAFF_MFA"] = "true" if s.require_staff_mfa else "false"
     uvicorn.run(
         "twostep.web.serve:app",
         host=host or s.host,
@@ -305,6 +307,7 @@ def demo(
         update={
             "database_url": f"sqlite:///{files.database.resolve()}",
             "norms_paths": [p.resolve() for p in files.norms],
+            "require_staff_mfa": False,  # the printed logins sign in with passwords only
         }
     )
     run_server(demo_settings, host=host, port=port)
@@ -426,6 +429,11 @@ from twostep.cli import admin_ops as _admin_ops  # noqa: E402,F401  (audit, keys
 from twostep.cli.population import population_app as _population_app  # noqa: E402
 
 app.add_typer(_population_app, name="population")
+
+# `twostep maintenance purge` (twostep.cli.maintenance imports this module)
+from twostep.cli.maintenance import maintenance_app as _maintenance_app  # noqa: E402
+
+app.add_typer(_maintenance_app, name="maintenance")
 
 
 def main() -> None:  # pragma: no cover - console entry point

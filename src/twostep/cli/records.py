@@ -73,7 +73,8 @@ __all__ = [
     "write_atomic",
 ]
 
-#: Largest FHIR file read (a Bundle holds at most 1,000 responses; reliability-security.md #44).
+#: Largest FHIR file read (a Bundle holds at most 1,000 responses; reliability-security.md #44);
+#: ``TWOSTEP_MAX_IMPORT_BYTES`` (default 100 MB, every import) may lower it.
 MAX_FHIR_BYTES = 50 * 1024 * 1024
 
 AS_HELP = "E-mail address of the user to act as (their access rules apply; audited)."
@@ -188,6 +189,27 @@ def _readable(path: Path) -> Path:
     return path
 
 
+def _within_cap(path: Path, cap: int) -> None:
+    """Refuse (exit 2) a file above ``cap`` bytes before reading it — for Parquet, also one
+    whose columns would expand above ``cap`` (a compression bomb; #44)."""
+    size = path.stat().st_size
+    if size > cap:
+        raise cli.fail(f"{path} has {size:,} bytes; at most {cap:,} are read [too-large]")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except Exception:  # not Parquet after all: the reader names the problem
+            return
+        pages = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        expanded = max(pages, meta.num_rows * meta.num_columns * 8)  # 8 bytes a decoded cell
+        if expanded > cap:
+            raise cli.fail(
+                f"{path} expands to {expanded:,} bytes; at most {cap:,} are read [too-large]"
+            )
+
+
 def _check_target(target: Path, *, force: bool) -> None:
     """Refuse an existing file, a folder, or a folder anyone may write to, unless ``force``."""
     if target.is_dir():
@@ -281,6 +303,7 @@ def import_scores_command(
     from twostep.interop.scores_import import import_scores
 
     path = _readable(file)
+    _within_cap(path, cli.settings().max_import_bytes)
     with _session(as_email, url) as s:
         result = import_scores(
             path,
@@ -326,9 +349,7 @@ def import_fhir_command(
     from twostep.services.records_io import store_imported_administrations
 
     path = _readable(file)
-    size = path.stat().st_size
-    if size > MAX_FHIR_BYTES:
-        raise cli.fail(f"{file} has {size:,} bytes; at most {MAX_FHIR_BYTES:,} are read")
+    _within_cap(path, min(MAX_FHIR_BYTES, cli.settings().max_import_bytes))
     data = path.read_bytes()
     with _session(as_email, url) as s:
         now = datetime.now(UTC)

@@ -60,6 +60,7 @@ from twostep.domain.records import (
     GoalStep,
     ImportBatch,
     JournalEntry,
+    MfaEnrolment,
     Role,
     SelfCareEntry,
     SessionTopic,
@@ -73,7 +74,14 @@ from twostep.domain.records import (
     User,
     WebSession,
 )
-from twostep.errors import ConflictError, NotFoundError, Problem, StorageError, ValidationError
+from twostep.errors import (
+    ConflictError,
+    NotFoundError,
+    Problem,
+    StaleVersionError,
+    StorageError,
+    ValidationError,
+)
 
 __all__ = [
     "FakeAdministrationRepository",
@@ -144,6 +152,7 @@ TABLES: tuple[str, ...] = (
     "imports",
     "web_sessions",
     "login_attempts",
+    "mfa",
     "passwords",
     "drafts",
     "activity",
@@ -274,6 +283,13 @@ class FakeRepository(Generic[R]):
         row = stored(record)
         if record.id not in self._rows:
             raise NotFoundError(f"no {self._name} with this id")
+        if _versioned(record):
+            edited: Any = record
+            based_on = edited.version
+            if self._rows[record.id].version != based_on:  # type: ignore[attr-defined]
+                raise StaleVersionError(f"the {self._name} was changed by someone else meanwhile")
+            row = replace(stored(edited), version=based_on + 1)
+            record = replace(edited, version=based_on + 1)
         self._rows[record.id] = row
         return record
 
@@ -312,6 +328,14 @@ class FakeRepository(Generic[R]):
 def _client_id(record: Any) -> str | None:
     value = getattr(record, "client_id", None)
     return value if isinstance(value, str) else None
+
+
+#: Records whose ``version`` is a row version (optimistic concurrency), as in the SQL adapter.
+VERSIONED = (Clinic, User, Appointment, Goal, GoalStep, Stressor)
+
+
+def _versioned(record: Any) -> bool:
+    return isinstance(record, VERSIONED)
 
 
 class FakeUserRepository(FakeRepository[User]):
@@ -497,10 +521,18 @@ class FakeSharingRepository:
         wanted = set(client_ids)
         return [p for (c, _), p in sorted(self._rows.items()) if c in wanted]
 
-    def set(self, preference: SharingPreference) -> SharingPreference:
+    def set(self, preference: SharingPreference, based_on: int | None = None) -> SharingPreference:
         kind = EntryKind(preference.kind)
-        self._rows[(preference.client_id, kind)] = stored(replace(preference, kind=kind))
-        return preference
+        old = self._rows.get((preference.client_id, kind))
+        now = old.version if old is not None else 0
+        if based_on is not None and based_on != now:
+            raise StaleVersionError("the sharing choice was changed meanwhile")
+        new = replace(preference, kind=kind, version=now + 1)
+        self._rows[(preference.client_id, kind)] = stored(new)
+        return replace(preference, version=now + 1)
+
+    def lock(self, client_id: str) -> None:
+        """Units of work are serial here already."""
 
 
 class FakeAuditLog:
@@ -592,6 +624,38 @@ class FakeLoginAttemptRepository:
         )
 
 
+class FakeMfaRepository:
+    """TOTP enrolments by user id."""
+
+    def __init__(self, rows: dict[str, Any]) -> None:
+        self._rows = rows
+
+    def get(self, user_id: str) -> MfaEnrolment | None:
+        found = self._rows.get(user_id)
+        return found if isinstance(found, MfaEnrolment) else None
+
+    def put(self, enrolment: MfaEnrolment) -> None:
+        self._rows[enrolment.user_id] = stored(enrolment)
+
+    def delete(self, user_id: str) -> int:
+        return 1 if self._rows.pop(user_id, None) is not None else 0
+
+    def use_step(self, user_id: str, step: int) -> bool:
+        found = self.get(user_id)
+        if found is None or (found.last_step is not None and found.last_step >= step):
+            return False
+        self._rows[user_id] = replace(found, last_step=step)
+        return True
+
+    def use_recovery(self, user_id: str, code_hash: str) -> bool:
+        found = self.get(user_id)
+        if found is None or code_hash not in found.recovery_hashes:
+            return False
+        left = tuple(h for h in found.recovery_hashes if h != code_hash)
+        self._rows[user_id] = replace(found, recovery_hashes=left)
+        return True
+
+
 class FakeDraftRepository:
     """Drafts by (client, instrument)."""
 
@@ -602,9 +666,14 @@ class FakeDraftRepository:
         d = self._rows.get(f"{client_id}|{instrument_id}")
         return d if isinstance(d, CheckinDraft) else None
 
-    def save(self, draft: CheckinDraft) -> CheckinDraft:
-        self._rows[f"{draft.client_id}|{draft.instrument_id}"] = draft
-        return draft
+    def save(self, draft: CheckinDraft, based_on: int | None = None) -> CheckinDraft:
+        old = self.get(draft.client_id, draft.instrument_id)
+        now = old.version if old is not None else 0
+        if based_on is not None and based_on != now:
+            raise StaleVersionError("the draft was saved elsewhere meanwhile")
+        new = replace(draft, version=now + 1)
+        self._rows[f"{draft.client_id}|{draft.instrument_id}"] = new
+        return new
 
     def delete(self, client_id: str, instrument_id: str) -> None:
         self._rows.pop(f"{client_id}|{instrument_id}", None)
@@ -717,6 +786,7 @@ class FakeUnitOfWork:
         self.imports = FakeImportLog(t["imports"])
         self.web_sessions = FakeWebSessionRepository(t["web_sessions"])
         self.login_attempts = FakeLoginAttemptRepository(t["login_attempts"])
+        self.mfa = FakeMfaRepository(t["mfa"])
         self.drafts = FakeDraftRepository(t["drafts"])
         self.activity = FakeActivityRepository(t["activity"])
         self.idempotency = FakeIdempotencyRepository(t["idempotency_keys"])
@@ -766,3 +836,6 @@ class FakeUnitOfWorkFactory:
 
     def __call__(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.store)
+
+    def reading(self) -> FakeUnitOfWorkFactory:
+        return self

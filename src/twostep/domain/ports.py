@@ -30,6 +30,7 @@ from twostep.domain.records import (
     GoalStep,
     ImportBatch,
     JournalEntry,
+    MfaEnrolment,
     SelfCareEntry,
     SessionTopic,
     SetbackReflection,
@@ -56,7 +57,13 @@ class Repository(Protocol[T]):
     def get(self, record_id: str) -> T | None: ...
 
     def update(self, record: T) -> T:
-        """Replace the stored record with the same id (NotFoundError if none)."""
+        """Replace the stored record with the same id (NotFoundError if none).
+
+        Records with a row version (``version`` of `Goal`, `User`, ...) are written
+        only if the stored version still equals the record's, in one conditional
+        statement; the returned record has the new version. Otherwise
+        `twostep.errors.StaleVersionError` and nothing changes.
+        """
         ...
 
     def delete(self, record_id: str) -> None: ...
@@ -133,7 +140,14 @@ class SharingRepository(Protocol):
 
     def for_clients(self, client_ids: Sequence[str]) -> list[SharingPreference]: ...
 
-    def set(self, preference: SharingPreference) -> SharingPreference: ...
+    def set(self, preference: SharingPreference, based_on: int | None = None) -> SharingPreference:
+        """Insert or replace a choice; with ``based_on``, only if the stored version is that
+        (0: none stored yet), else `twostep.errors.StaleVersionError`. Returns the new version."""
+        ...
+
+    def lock(self, client_id: str) -> None:
+        """Serialise changes of the client's sharing choices until the transaction ends."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -172,8 +186,10 @@ class DraftRepository(Protocol):
 
     def get(self, client_id: str, instrument_id: str) -> CheckinDraft | None: ...
 
-    def save(self, draft: CheckinDraft) -> CheckinDraft:
-        """Insert or replace the client's draft of this instrument."""
+    def save(self, draft: CheckinDraft, based_on: int | None = None) -> CheckinDraft:
+        """Insert or replace the client's draft of this instrument (returned with its new
+        version); with ``based_on``, only if the stored version is that (0: no draft yet),
+        else `twostep.errors.StaleVersionError`."""
         ...
 
     def delete(self, client_id: str, instrument_id: str) -> None: ...
@@ -243,6 +259,27 @@ class LoginAttemptRepository(Protocol):
         ...
 
 
+class MfaRepository(Protocol):
+    """Users' TOTP enrolments (one per user; see `MfaEnrolment`)."""
+
+    def get(self, user_id: str) -> MfaEnrolment | None: ...
+
+    def put(self, enrolment: MfaEnrolment) -> None:
+        """Insert the user's enrolment, or replace it whole."""
+        ...
+
+    def delete(self, user_id: str) -> int: ...
+
+    def use_step(self, user_id: str, step: int) -> bool:
+        """Record ``step`` as the last one used if it is later than the stored one (one
+        conditional write, so two requests cannot both use one code); False otherwise."""
+        ...
+
+    def use_recovery(self, user_id: str, code_hash: str) -> bool:
+        """Remove one unused recovery code (by hash); False when it is not (or no longer) there."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository."""
 
@@ -270,6 +307,7 @@ class UnitOfWork(Protocol):
     imports: ImportLog
     web_sessions: WebSessionRepository
     login_attempts: LoginAttemptRepository
+    mfa: MfaRepository
     drafts: DraftRepository
     activity: ActivityRepository
     idempotency: IdempotencyRepository
@@ -295,6 +333,14 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
+
+    def reading(self) -> UnitOfWorkFactory:
+        """A factory of units of work that only read (SQLite: no write lock while they run).
+
+        A unit of work from it refuses writes; it may be this factory itself where
+        reading and writing cost the same (the in-memory fakes).
+        """
+        ...
 
 
 def open_statuses() -> tuple[AlertStatus, ...]:

@@ -164,6 +164,7 @@ class Clinic:
     instruments: tuple[str, ...] = ("phq9", "gad7")
     checkin_every_days: int = 7
     created_at: datetime | None = None
+    version: int = field(default=1, compare=False)  # optimistic concurrency (ETag)
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ class User:
     roles: frozenset[Role]
     is_active: bool = True
     created_at: datetime | None = None
+    version: int = field(default=1, compare=False)  # optimistic concurrency (ETag)
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -217,6 +219,7 @@ class Appointment:
     status: AppointmentStatus = AppointmentStatus.SCHEDULED
     focus_tags: tuple[str, ...] = ()
     assessment_only: bool = False
+    version: int = field(default=1, compare=False)  # optimistic concurrency (ETag)
 
 
 @dataclass(frozen=True)
@@ -289,6 +292,7 @@ class Goal:
     weight: float | None = None  # None = importance x difficulty (Turner-Stokes 2009)
     created_at: datetime | None = None
     closed_at: datetime | None = None
+    version: int = field(default=1, compare=False)  # optimistic concurrency (ETag)
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,7 @@ class GoalStep:
     due_on: date | None = None
     done: bool = False
     done_at: datetime | None = None
+    version: int = field(default=1, compare=False)  # optimistic concurrency (ETag)
 
 
 @dataclass(frozen=True)
@@ -344,6 +349,7 @@ class Stressor:
     ended_on: date | None = None
     description: str = ""
     created_at: datetime | None = None
+    version: int = field(default=1, compare=False)  # optimistic concurrency (ETag)
 
 
 @dataclass(frozen=True)
@@ -422,6 +428,7 @@ class SharingPreference:
     kind: EntryKind
     shared: bool
     updated_at: datetime | None = None
+    version: int = field(default=1, compare=False)  # optimistic concurrency (ETag)
 
 
 @dataclass(frozen=True, eq=False)
@@ -508,6 +515,7 @@ class CheckinDraft:
     answers: Mapping[str, float | None]
     updated_at: datetime
     risk_alerted: bool = False
+    version: int = field(default=1, compare=False)  # optimistic concurrency (ETag)
 
 
 @dataclass(frozen=True)
@@ -527,6 +535,28 @@ class WebSession:
     last_seen_at: datetime
     expires_at: datetime  # absolute lifetime
     revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MfaEnrolment:
+    """A user's TOTP second factor (`twostep.security.totp`; reliability-security.md AN-05).
+
+    ``secret`` is base32 text, encrypted at rest; the factor is on once the user
+    confirmed it with a code (``confirmed_at``). ``last_step`` is the time step of
+    the last accepted code: only later steps are accepted (no replay).
+    ``recovery_hashes`` are SHA-256 hashes of the unused single-use recovery codes.
+    """
+
+    user_id: str
+    secret: str
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    last_step: int | None = None
+    recovery_hashes: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return self.confirmed_at is not None
 
 
 @dataclass(frozen=True)

@@ -199,9 +199,22 @@ def _score_items(
             ],
             context=name,
         )
-    matrix = responses_from_columns(
-        ins, {c: v for c, v in table.items.items() if c in ins.item_ids}
-    )
+    given = {c: v for c, v in table.items.items() if c in ins.item_ids}
+    answered_any = any(bool((~np.isnan(v)).any()) for v in given.values())
+    absent = [i.id for i in ins.items if i.scored and i.id not in given]
+    if answered_any and absent:  # a missing column is not "every answer missing" (#34)
+        raise InputFileError(
+            [
+                Problem(
+                    f"{name}, row 1",
+                    "missing_column",
+                    f"{ins.short_name} item answers need a column per scored item; missing: "
+                    + ", ".join(absent),
+                )
+            ],
+            context=name,
+        )
+    matrix = responses_from_columns(ins, given)
     labels = [f"{name}, row {r}" for r in table.row]
     try:
         scored = score_matrix(ins, matrix, row_labels=labels)

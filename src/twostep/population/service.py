@@ -16,7 +16,11 @@ episode's last administration):
 
 Every rate has its 95 % Wilson interval. Cells whose numerator or
 denominator is below 10 are suppressed in both files (count and rate
-withheld), as NHS statistical disclosure control asks for published tables.
+withheld), as NHS statistical disclosure control asks for published tables;
+and per therapist, site or period, when the service total is shown and
+exactly one group is withheld, the shown group with the smallest denominator
+is withheld too ("complementary"), so that no withheld count is the total
+minus the shown groups (the same counts for ``n_finished`` / ``n_paired``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,33 @@ def _cell(k: int, n: int, suppressed: bool, p: float, lo: float, hi: float) -> d
     if n == 0:
         return {"k": 0, "n": 0, "rate": None, "lower": None, "upper": None, "suppressed": False}
     return {"k": k, "n": n, "rate": p, "lower": lo, "upper": hi, "suppressed": False}
+
+
+def _complementary(
+    by: dict[str, list[dict[str, Any]]], rates: tuple[str, ...], count_key: str
+) -> None:
+    """Per dimension (not the service itself): with the service total shown, never exactly
+    one withheld group — the shown group with the smallest denominator is withheld too."""
+    service = by.get("service")
+    if not service:
+        return
+    total = service[0]
+    for dim, rows in by.items():
+        if dim == "service" or len(rows) < 2:
+            continue
+        for rate in rates:
+            if total[rate].get("suppressed"):
+                continue
+            hidden = [r for r in rows if r[rate].get("suppressed")]
+            shown = [r for r in rows if not r[rate].get("suppressed")]
+            if len(hidden) == 1 and shown:
+                victim = min(shown, key=lambda r: int(r[rate]["n"]))
+                victim[rate] = {"k": None, "n": None, "suppressed": True, "complementary": True}
+        if total.get(count_key) is not None:
+            missing = [r for r in rows if r.get(count_key) is None]
+            present = [r for r in rows if r.get(count_key) is not None]
+            if len(missing) == 1 and present:
+                min(present, key=lambda r: int(r[count_key]))[count_key] = None
 
 
 def _groups(partials: Partials, table: str, dimension: str) -> list[str]:
@@ -80,6 +111,7 @@ def talking_therapies_rates(partials: Partials) -> dict[str, list[dict[str, Any]
                 )
             rows.append(row)
         out[dim] = rows
+    _complementary(out, TT_RATES, "n_finished")
     return out
 
 
@@ -118,6 +150,7 @@ def instrument_rates(partials: Partials, instrument: str) -> dict[str, list[dict
                     float(ci.upper[g]),
                 )
         out[dim] = rows
+    _complementary(out, ("reliable_improvement", "reliable_deterioration", "recovery"), "n_paired")
     return out
 
 
@@ -130,7 +163,8 @@ def service_report(partials: Partials, *, source: str, min_pairs: int) -> dict[s
         "clients": {k: partials.clients[k] for k in instruments},
         "intervals": "95 % Wilson",
         "suppression": f"counts and rates of cells with a numerator or denominator below "
-        f"{SUPPRESS_BELOW} are withheld (null)",
+        f"{SUPPRESS_BELOW} are withheld (null), and a second group where one withheld group "
+        "could otherwise be worked out from the service total",
         "talking_therapies": {
             "definition": "NHS Talking Therapies (methods.md §2.3): PHQ-9 with GAD-7 at the "
             "same session; caseness PHQ-9 >= 10, GAD-7 >= 8; reliable change PHQ-9 6, GAD-7 4; "
@@ -142,6 +176,8 @@ def service_report(partials: Partials, *, source: str, min_pairs: int) -> dict[s
 
 
 def _fmt(cell: Mapping[str, Any]) -> tuple[str, str, str]:
+    if cell.get("complementary"):
+        return "withheld so that a small group cannot be worked out", "withheld", "—"
     if cell.get("suppressed"):
         n = cell.get("n")
         return "<10", "suppressed", "—" if n is None else f"n = {n:,}"

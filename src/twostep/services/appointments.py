@@ -23,6 +23,7 @@ from twostep.errors import ConflictError
 from twostep.services.access import Actor, client_access, not_found
 from twostep.services.audit import AuditNote, audited
 from twostep.services.validation import Checks, utcnow
+from twostep.services.versions import based_on
 
 __all__ = [
     "MAX_TAGS",
@@ -95,6 +96,7 @@ def _update(
     appointment_id: str,
     status: AppointmentStatus | None,
     tags: Sequence[str] | None,
+    expected_version: int | None = None,
 ) -> Appointment:
     def op(uow: UnitOfWork, note: AuditNote) -> Appointment:
         ap = uow.appointments.get(appointment_id)
@@ -102,6 +104,7 @@ def _update(
             raise not_found("appointment")
         access = note.granted(client_access(uow, actor, ap.client_id))
         access.require_therapist("update appointments")
+        ap = based_on(ap, expected_version)
         c = Checks("appointment")
         new_tags = _tags(c, tags) if tags is not None else ap.focus_tags
         c.done()
@@ -137,10 +140,19 @@ def cancel(uow_factory: UnitOfWorkFactory, actor: Actor, appointment_id: str) ->
 
 
 def set_focus_tags(
-    uow_factory: UnitOfWorkFactory, actor: Actor, appointment_id: str, tags: Sequence[str]
+    uow_factory: UnitOfWorkFactory,
+    actor: Actor,
+    appointment_id: str,
+    tags: Sequence[str],
+    *,
+    expected_version: int | None = None,
 ) -> Appointment:
-    """Replace the session-focus tags of an appointment."""
-    return _update(uow_factory, actor, appointment_id, None, tags)
+    """Replace the session-focus tags of an appointment.
+
+    ``expected_version``: the version the edit is based on (the HTTP ``If-Match``); when
+    another writer changed the record since, `StaleVersionError` and nothing is written.
+    """
+    return _update(uow_factory, actor, appointment_id, None, tags, expected_version)
 
 
 def list_appointments(

@@ -6,8 +6,12 @@ time, request id — in the same transaction (reliability-security.md AU-01,
 AU-02, AU-04):
 
 * on success the event (outcome ``ok``) is recorded and committed together
-  with whatever the use case wrote; a read commits too, so that the read is
-  on record;
+  with whatever the use case wrote;
+* a read (``read``, ``export``) runs in a read-only unit of work
+  (`UnitOfWorkFactory.reading`: on SQLite a deferred transaction, so the
+  single write lock is not held while the use case computes), and its event
+  is then committed in a short write transaction of its own *before* the
+  result is returned — the read is on record before anyone sees the data;
 * when the use case is refused (`NotFoundError`, `AccessDeniedError`:
   outcome ``denied``) or rejects its input (`ValidationError`,
   `ConflictError`: outcome ``error``), everything it did is rolled back and
@@ -93,6 +97,8 @@ def audited(
     refine them through the `AuditNote` it receives (e.g. the id of a new record).
     """
     note = AuditNote(object_id=object_id, client_id=client_id)
+    if action in READ_ACTIONS:
+        return _audited_read(uow_factory, actor, action, object_type, op, note)
     with uow_factory() as uow:
         try:
             result = op(uow, note)
@@ -108,6 +114,34 @@ def audited(
         uow.audit.record(event)
         uow.commit()
         return result
+
+
+def _audited_read(
+    uow_factory: UnitOfWorkFactory,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    op: Callable[[UnitOfWork, AuditNote], T],
+    note: AuditNote,
+) -> T:
+    """A read: the use case in a read-only unit of work, then its event in a write one."""
+    try:
+        with uow_factory.reading()() as uow:
+            result = op(uow, note)
+    except (NotFoundError, AccessDeniedError):
+        _record(uow_factory, _event(actor, action, object_type, note, "denied"))
+        raise
+    except (ValidationError, ConflictError):
+        _record(uow_factory, _event(actor, action, object_type, note, "error"))
+        raise
+    _record(uow_factory, _event(actor, action, object_type, note, "ok"))
+    return result
+
+
+def _record(uow_factory: UnitOfWorkFactory, event: AuditEvent) -> None:
+    with uow_factory() as uow:
+        uow.audit.record(event)
+        uow.commit()
 
 
 def _record_alone(uow: UnitOfWork, event: AuditEvent) -> None:

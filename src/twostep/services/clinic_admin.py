@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -47,6 +48,7 @@ from twostep.security.passwords import Hasher, check_policy
 from twostep.services.access import Actor, not_found, require_role
 from twostep.services.audit import AuditNote, audited
 from twostep.services.validation import MAX_SHORT_TEXT, Checks, utcnow
+from twostep.services.versions import based_on
 
 __all__ = [
     "AccountView",
@@ -81,6 +83,7 @@ class AccountView:
     roles: tuple[str, ...]
     is_active: bool
     created_at: datetime | None
+    version: int = 1  # the row version (ETag)
 
     @classmethod
     def of(cls, user: User) -> AccountView:
@@ -91,6 +94,7 @@ class AccountView:
             tuple(sorted(r.value for r in user.roles)),
             user.is_active,
             user.created_at,
+            user.version,
         )
 
 
@@ -119,11 +123,18 @@ class ClinicSettings:
     delay_notice: str
     instruments: tuple[str, ...]
     checkin_every_days: int
+    version: int = 1  # the row version (ETag)
 
     @classmethod
     def of(cls, c: Clinic) -> ClinicSettings:
         return cls(
-            c.id, c.name, c.crisis_text, c.delay_notice, tuple(c.instruments), c.checkin_every_days
+            c.id,
+            c.name,
+            c.crisis_text,
+            c.delay_notice,
+            tuple(c.instruments),
+            c.checkin_every_days,
+            c.version,
         )
 
 
@@ -198,6 +209,9 @@ def create_account(
         mail = c.text("email", email, required=True, max_len=MAX_EMAIL)
         if mail and not _EMAIL.match(mail):
             c.fail("email", "invalid_email", "not an e-mail address")
+        elif mail and any(unicodedata.category(ch)[0] == "C" for ch in mail):
+            # zero-width, bidi overrides, controls: an address that looks like another
+            c.fail("email", "invalid_email", "invisible or control characters in the address")
         name = c.text("display_name", display_name, required=True, max_len=MAX_SHORT_TEXT)
         wanted = _roles(c, roles)
         c.done()
@@ -230,13 +244,18 @@ def update_account(
     is_active: bool | None = None,
     display_name: str | None = None,
     now: datetime | None = None,
+    expected_version: int | None = None,
 ) -> AccountView:
-    """Change an account's roles, active state or name (see the module's rules)."""
+    """Change an account's roles, active state or name (see the module's rules).
+
+    ``expected_version``: the version the edit is based on (the HTTP ``If-Match``); when
+    another writer changed the record since, `StaleVersionError` and nothing is written.
+    """
     at = now or utcnow()
 
     def op(uow: UnitOfWork, note: AuditNote) -> AccountView:
         _admin(uow, actor, note, "change accounts")
-        user = _account(uow, actor, user_id)
+        user = based_on(_account(uow, actor, user_id), expected_version)
         if Role.CLIENT in user.roles:
             note.client_id = user.id
         c = Checks("account")
@@ -261,8 +280,9 @@ def update_account(
         )
         if losing_admin and all(u.id == user.id for u in _active_admins(uow, actor.clinic_id)):
             raise ConflictError("the clinic's last admin must stay an active admin")
-        updated = replace(user, roles=frozenset(new_roles), is_active=active, display_name=name)
-        uow.users.update(updated)
+        updated = uow.users.update(
+            replace(user, roles=frozenset(new_roles), is_active=active, display_name=name)
+        )
         if user.is_active and not active:
             uow.web_sessions.revoke_user(user.id, at)
         return AccountView.of(updated)
@@ -299,6 +319,25 @@ def reset_password(
         return generated
 
     return audited(uow_factory, actor, "update", "password", op, object_id=user_id)
+
+
+def reset_mfa(
+    uow_factory: UnitOfWorkFactory, actor: Actor, user_id: str, *, now: datetime | None = None
+) -> bool:
+    """Remove a user's second factor (a lost phone, no recovery code left); ends all their
+    sessions. True when there was one. The user sets up a new one at the next sign-in."""
+    at = now or utcnow()
+
+    def op(uow: UnitOfWork, note: AuditNote) -> bool:
+        _admin(uow, actor, note, "reset second factors")
+        user = _account(uow, actor, user_id)
+        if Role.CLIENT in user.roles:
+            note.client_id = user.id
+        removed = uow.mfa.delete(user.id) > 0
+        uow.web_sessions.revoke_user(user.id, at)
+        return removed
+
+    return audited(uow_factory, actor, "delete", "mfa", op, object_id=user_id)
 
 
 # -- assignments ------------------------------------------------------------------------------
@@ -374,11 +413,14 @@ def update_clinic_settings(
     delay_notice: str | None = None,
     instruments: Sequence[str] | None = None,
     checkin_every_days: int | None = None,
+    expected_version: int | None = None,
 ) -> ClinicSettings:
     """Change the given settings (None = keep).
 
     ``known_instruments``: the ids that may be offered for check-ins (the web
     app passes the catalogue's instruments whose item text may be shown).
+    ``expected_version``: the version the edit is based on (the HTTP ``If-Match``); when
+    another writer changed the record since, `StaleVersionError` and nothing is written.
     """
 
     def op(uow: UnitOfWork, note: AuditNote) -> ClinicSettings:
@@ -386,6 +428,7 @@ def update_clinic_settings(
         clinic = uow.clinics.get(actor.clinic_id)
         if clinic is None:  # pragma: no cover
             raise not_found("clinic")
+        clinic = based_on(clinic, expected_version)
         c = Checks("clinic")
         crisis = (
             clinic.crisis_text
@@ -416,14 +459,15 @@ def update_clinic_settings(
                 or every
             )
         c.done()
-        updated = replace(
-            clinic,
-            crisis_text=crisis,
-            delay_notice=delay,
-            instruments=chosen,
-            checkin_every_days=every,
+        updated = uow.clinics.update(
+            replace(
+                clinic,
+                crisis_text=crisis,
+                delay_notice=delay,
+                instruments=chosen,
+                checkin_every_days=every,
+            )
         )
-        uow.clinics.update(updated)
         return ClinicSettings.of(updated)
 
     return audited(uow_factory, actor, "update", "clinic", op, object_id=actor.clinic_id)

@@ -19,7 +19,13 @@ import numpy as np
 
 from twostep.domain.ports import UnitOfWork, UnitOfWorkFactory
 from twostep.domain.records import Alert, AlertKind, CheckinDraft, Role, new_id
-from twostep.errors import AccessDeniedError, Problem, ResponseValidationError, ValidationError
+from twostep.errors import (
+    AccessDeniedError,
+    Problem,
+    ResponseValidationError,
+    StaleVersionError,
+    ValidationError,
+)
 from twostep.instruments.model import Instrument
 from twostep.instruments.registry import get_instrument
 from twostep.instruments.scoring import validate_matrix
@@ -46,8 +52,15 @@ def save_draft(
     answers: Mapping[str, object],
     *,
     now: datetime,
+    expected_version: int | None = None,
 ) -> DraftState:
-    """Merge ``answers`` into the client's draft of ``instrument_id`` (clients only, their own)."""
+    """Merge ``answers`` into the client's draft of ``instrument_id`` (clients only, their own).
+
+    ``expected_version``: the draft version the client saw (0: no draft yet; the HTTP
+    ``If-Match`` / ``If-None-Match: *``). The write is conditional on it, so a draft
+    saved elsewhere meanwhile refuses this save (`StaleVersionError`); None merges
+    into whatever is stored (the pages, which send one answer at a time).
+    """
     if Role.CLIENT not in actor.roles:
         raise AccessDeniedError("only the client fills in their own check-in")
     instrument = get_instrument(instrument_id)
@@ -56,6 +69,8 @@ def save_draft(
     def op(uow: UnitOfWork, note: AuditNote) -> DraftState:
         note.granted(client_access(uow, actor, actor.user_id))
         old = uow.drafts.get(actor.user_id, instrument.id)
+        if expected_version is not None and expected_version != (old.version if old else 0):
+            raise StaleVersionError("the draft was saved elsewhere meanwhile")
         merged = dict(old.answers) if old is not None else {}
         merged.update(values)
         draft = CheckinDraft(
@@ -76,7 +91,7 @@ def save_draft(
                 )
             )
             draft = replace(draft, risk_alerted=True)
-        uow.drafts.save(draft)
+        draft = uow.drafts.save(draft, based_on=expected_version)
         clinic = uow.clinics.get(actor.clinic_id)
         return DraftState(
             draft=draft,

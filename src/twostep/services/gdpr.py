@@ -211,6 +211,13 @@ DATA_MAP: Mapping[str, TableRule] = {
         "security data of the account; holds no content",
         excluded="security tokens (hashed): exporting them helps no one and weakens security",
     ),
+    "user_mfa": TableRule(
+        "the account's second factor: TOTP secret (encrypted), last step used, hashed "
+        "recovery codes", "user_id", False,
+        "while the factor is enrolled (deleted when it is switched off)", "kept",
+        "security data of the account; holds no content",
+        excluded="authentication secrets: exporting them would hand out the second factor",
+    ),
     "login_attempts": TableRule(
         "sign-in attempts by keyed hash of address or network", None, False,
         "15 minutes of throttling, then deletable", "not personal",

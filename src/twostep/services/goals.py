@@ -37,6 +37,7 @@ from twostep.services.access import Actor, ClientAccess, client_access, not_foun
 from twostep.services.audit import AuditNote, audited
 from twostep.services.texts import ExplanationText, texts_for
 from twostep.services.validation import MAX_SHORT_TEXT, Checks, utcnow
+from twostep.services.versions import based_on
 
 __all__ = [
     "DUE_SOON_DAYS",
@@ -52,6 +53,7 @@ __all__ = [
     "gas_points",
     "gas_trend",
     "goal_reviews_due",
+    "goals_and_trend",
     "list_goals",
     "record_review",
     "review_status",
@@ -271,19 +273,23 @@ def update_goal(
     goal: GoalInput,
     *,
     now: datetime | None = None,
+    expected_version: int | None = None,
 ) -> GoalView:
-    """Change a goal's SMART fields (steps are changed with `add_step` / `set_step_done`)."""
+    """Change a goal's SMART fields (steps are changed with `add_step` / `set_step_done`).
+
+    ``expected_version``: the version the edit is based on (the HTTP ``If-Match``); when
+    another writer changed the record since, `StaleVersionError` and nothing is written.
+    """
     at = now or utcnow()
 
     def op(uow: UnitOfWork, note: AuditNote) -> GoalView:
-        old = _goal_access(uow, actor, note, goal_id)
+        old = based_on(_goal_access(uow, actor, note, goal_id), expected_version)
         if old.closed_at is not None:
             raise ConflictError("a closed goal cannot be changed")
         checks = Checks("goal")
         _check_goal(goal, checks)
         checks.done()
-        new = _apply(goal, old)
-        uow.goals.update(new)
+        new = uow.goals.update(_apply(goal, old))
         return _view(uow, new, at.date())
 
     return audited(uow_factory, actor, "update", "goal", op, object_id=goal_id)
@@ -333,8 +339,13 @@ def set_step_done(
     done: bool = True,
     *,
     now: datetime | None = None,
+    expected_version: int | None = None,
 ) -> GoalStep:
-    """Tick a step off (or un-tick it)."""
+    """Tick a step off (or un-tick it).
+
+    ``expected_version``: the version the edit is based on (the HTTP ``If-Match``); when
+    another writer changed the record since, `StaleVersionError` and nothing is written.
+    """
     at = now or utcnow()
 
     def op(uow: UnitOfWork, note: AuditNote) -> GoalStep:
@@ -342,6 +353,7 @@ def set_step_done(
         if step is None:
             raise not_found("goal step")
         _goal_access(uow, actor, note, step.goal_id)
+        step = based_on(step, expected_version)
         return uow.goal_steps.update(replace(step, done=done, done_at=at if done else None))
 
     return audited(uow_factory, actor, "update", "goal_step", op, object_id=step_id)
@@ -474,6 +486,29 @@ def gas_trend(uow_factory: UnitOfWorkFactory, actor: Actor, client_id: str) -> G
         return GasTrend(points, gas_explanation(points, staff=access.is_therapist))
 
     return audited(uow_factory, actor, "read", "goal_attainment", op, client_id=client_id)
+
+
+def goals_and_trend(
+    uow_factory: UnitOfWorkFactory,
+    actor: Actor,
+    client_id: str,
+    *,
+    include_closed: bool = True,
+    now: datetime | None = None,
+) -> tuple[tuple[GoalView, ...], GasTrend]:
+    """`list_goals` and `gas_trend` in one read: one access, one audit event (AU-01)."""
+    today = (now or utcnow()).date()
+
+    def op(uow: UnitOfWork, note: AuditNote) -> tuple[tuple[GoalView, ...], GasTrend]:
+        access = note.granted(client_access(uow, actor, client_id))
+        if not access.sees(EntryKind.GOALS):
+            return (), GasTrend((), None)
+        goals = uow.goals.for_client(client_id)
+        views = tuple(_view(uow, g, today) for g in goals if include_closed or g.closed_at is None)
+        points = gas_points(goals, uow.goal_reviews.for_client(client_id))
+        return views, GasTrend(points, gas_explanation(points, staff=access.is_therapist))
+
+    return audited(uow_factory, actor, "read", "goal", op, client_id=client_id)
 
 
 def gas_explanation(points: Sequence[GasPoint], *, staff: bool) -> ExplanationText | None:

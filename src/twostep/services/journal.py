@@ -14,8 +14,8 @@ topic as addressed in the session.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol, TypeVar
 
@@ -37,14 +37,16 @@ from twostep.domain.records import (
     new_id,
 )
 from twostep.domain.skills import SKILL_IDS
-from twostep.errors import ConflictError
+from twostep.errors import ConflictError, StaleVersionError
 from twostep.services.access import Actor, ClientAccess, client_access, not_found, sharing_for
 from twostep.services.audit import AuditNote, audited
 from twostep.services.validation import MAX_SHORT_TEXT, Checks, instant_of, utcnow
+from twostep.services.versions import based_on, combined_version
 
 __all__ = [
     "CONTACT_MODES",
     "SUPPORT_KINDS",
+    "SharingState",
     "add_journal_entry",
     "add_reflection",
     "add_self_care",
@@ -57,6 +59,7 @@ __all__ = [
     "end_stressor",
     "get_journal_entry",
     "get_sharing",
+    "get_sharing_state",
     "list_journal",
     "list_reflections",
     "list_self_care",
@@ -68,6 +71,7 @@ __all__ = [
     "list_thought_records",
     "mark_topic_addressed",
     "set_sharing",
+    "set_sharing_choices",
 ]
 
 #: Kinds of support a supporter gives.
@@ -322,8 +326,13 @@ def end_stressor(
     ended_on: date,
     *,
     now: datetime | None = None,
+    expected_version: int | None = None,
 ) -> Stressor:
-    """Mark a stressor as over (the client only)."""
+    """Mark a stressor as over (the client only).
+
+    ``expected_version``: the version the edit is based on (the HTTP ``If-Match``); when
+    another writer changed the record since, `StaleVersionError` and nothing is written.
+    """
     at = now or utcnow()
 
     def op(uow: UnitOfWork, note: AuditNote) -> Stressor:
@@ -340,7 +349,7 @@ def end_stressor(
         if end is not None and end < old.started_on:
             c.fail("ended_on", "before_start", "cannot be before the start date")
         c.done()
-        return uow.stressors.update(replace(old, ended_on=end))
+        return uow.stressors.update(replace(based_on(old, expected_version), ended_on=end))
 
     return audited(uow_factory, actor, "update", "stressor", op, object_id=stressor_id)
 
@@ -733,6 +742,73 @@ def get_sharing(
         return sharing_for(uow, client_id)
 
     return audited(uow_factory, actor, "read", "sharing", op, client_id=client_id)
+
+
+@dataclass(frozen=True)
+class SharingState:
+    """The client's sharing choice for every kind, with one version for the whole set."""
+
+    sharing: dict[EntryKind, bool]
+    version: int
+
+
+def _sharing_state(uow: UnitOfWork, client_id: str) -> SharingState:
+    prefs = uow.sharing.for_client(client_id)
+    return SharingState(sharing_for(uow, client_id), combined_version(p.version for p in prefs))
+
+
+def get_sharing_state(uow_factory: UnitOfWorkFactory, actor: Actor, client_id: str) -> SharingState:
+    """`get_sharing` with the version of the set (the HTTP ``ETag``)."""
+
+    def op(uow: UnitOfWork, note: AuditNote) -> SharingState:
+        note.granted(client_access(uow, actor, client_id))
+        return _sharing_state(uow, client_id)
+
+    return audited(uow_factory, actor, "read", "sharing", op, client_id=client_id)
+
+
+def set_sharing_choices(
+    uow_factory: UnitOfWorkFactory,
+    actor: Actor,
+    client_id: str,
+    choices: Mapping[str, bool],
+    *,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> SharingState:
+    """Set several sharing choices at once, all or none (the client only).
+
+    ``expected_version`` is the version of the whole set the client saw; the client's
+    choices are locked for the transaction and every row is written conditionally
+    on the version it was read with, so a concurrent change refuses this one
+    (`StaleVersionError`).
+    """
+    at = now or utcnow()
+
+    def op(uow: UnitOfWork, note: AuditNote) -> SharingState:
+        access = note.granted(client_access(uow, actor, client_id))
+        access.require_self("change sharing choices")
+        c = Checks("sharing")
+        wanted: dict[EntryKind, bool] = {}
+        for kind, shared in choices.items():
+            k = c.choice(f"sharing.{kind}", kind, EntryKind)
+            if not isinstance(shared, bool):
+                c.fail(f"sharing.{kind}", "wrong_type", "expected true or false")
+            elif k is not None:
+                wanted[k] = shared
+        c.done()
+        uow.sharing.lock(client_id)
+        stored = {EntryKind(p.kind): p for p in uow.sharing.for_client(client_id)}
+        seen = combined_version(p.version for p in stored.values())
+        if expected_version is not None and seen != expected_version:
+            raise StaleVersionError("the sharing choices were changed meanwhile")
+        for k, shared in wanted.items():
+            old = stored.get(k)
+            base = old.version if old is not None else 0
+            uow.sharing.set(SharingPreference(client_id, k, shared, at), based_on=base)
+        return _sharing_state(uow, client_id)
+
+    return audited(uow_factory, actor, "update", "sharing", op, client_id=client_id)
 
 
 def set_sharing(

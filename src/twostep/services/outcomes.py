@@ -54,6 +54,24 @@ shown groups. Suppression is decided on the whole table before a therapist's
 view drops the other therapists' rows. Residual risk, accepted: differences
 between separate queries (other periods or groupings) are not controlled.
 
+Rounding (researchers): every count a researcher sees — numerators,
+denominators and the episode counts above the table — is rounded to the
+nearest multiple of ``researcher_rounding`` (5, the OpenSAFELY rule,
+opensafely-core/ehrql#1746; a half rounds up) after suppression, and the rate
+and its Wilson interval are computed from the rounded counts, so that they do
+not give the exact counts back. A count that rounding would bring below the
+threshold is hidden as well, and the episode counts are hidden ("fewer than
+10", ``None``) below the threshold. The threshold is 10 (stricter than the
+specification's "7 or fewer"); both are parameters of `service_outcomes`.
+
+Therapists and admins of the clinic see exact counts (still with primary and
+complementary suppression): they run the service from these figures (NHS
+Talking Therapies reports exact counts to commissioners), they already have a
+care or management relationship with the clinic's clients, and with
+two-digit groups rounding to 5 would blur the small changes a clinic manager
+watches. Rounding protects against re-identification by people outside the
+clinic, which is what researchers are.
+
 Who sees what
 -------------
 
@@ -69,6 +87,7 @@ Clients of other clinics are never included. One audit event per call:
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -122,13 +141,18 @@ __all__ = [
     "norms_status",
     "parse_period",
     "quarter_of",
+    "round_count",
     "service_outcomes",
+    "shown_cells",
+    "suppress_cells",
 ]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 THRESHOLD = DEFAULT_SUPPRESSION_THRESHOLD
+#: Researchers see every shown count rounded to a multiple of this (1 = exact).
+RESEARCHER_ROUNDING = 5
 #: Scored PHQ-9 administrations an episode needs before a pattern can be assessed.
 MIN_PATTERN_SCORES: Mapping[str, int] = {"sudden_gain": 3, "setback": 3, "plateau": 6}
 NO_THERAPIST = "no therapist recorded"
@@ -265,12 +289,14 @@ class ServiceOutcomes:
     total: OutcomeRow
     rows: tuple[OutcomeRow, ...]
     periods: tuple[str, ...]  # quarters with at least one episode, oldest first
-    n_episodes: int
-    n_ongoing: int
-    n_finished_not_computable: int
-    n_attendance_from_pairs: int
+    n_episodes: int | None  # None: fewer than the threshold (researchers only)
+    n_ongoing: int | None
+    n_finished_not_computable: int | None
+    n_attendance_from_pairs: int | None
     norms: tuple[NormsStatus, ...]
     definitions: tuple[RateDefinition, ...] = RATE_DEFINITIONS
+    threshold: int = THRESHOLD  # cells with a count below this are hidden
+    rounded_to: int = 1  # shown counts are multiples of this (researchers: 5)
 
 
 # -- periods ------------------------------------------------------------------------------
@@ -350,12 +376,19 @@ def service_outcomes(
     period: str | None = None,
     grouping: Grouping | str = Grouping.THERAPIST,
     norms: Mapping[str, NormsModel] | None = None,
+    threshold: int = THRESHOLD,
+    researcher_rounding: int = RESEARCHER_ROUNDING,
 ) -> ServiceOutcomes:
     """The clinic's outcome rates for ``period`` (a quarter, or None = all), by ``grouping``.
 
-    Raises `AccessDeniedError` for a caller without the therapist, admin or
-    researcher role, `ValidationError` for a malformed period or grouping.
+    Cells with a count below ``threshold`` are hidden (and complementary cells,
+    see the module docstring); a researcher's counts are rounded to multiples
+    of ``researcher_rounding``. Raises `AccessDeniedError` for a caller without
+    the therapist, admin or researcher role, `ValidationError` for a malformed
+    period or grouping.
     """
+    if threshold < 1 or researcher_rounding < 1:
+        raise ValueError("threshold and rounding must be at least 1")
 
     def op(uow: UnitOfWork, note: AuditNote) -> ServiceOutcomes:
         wanted = parse_period(period)
@@ -376,7 +409,8 @@ def service_outcomes(
         note.role = view
         users = uow.users.in_clinic(actor.clinic_id)
         data = _load(uow, actor.clinic_id, users)
-        return _summarise(data, users, actor, view, wanted, group, norms)
+        rounding = researcher_rounding if view == "researcher" else 1
+        return _summarise(data, users, actor, view, wanted, group, norms, threshold, rounding)
 
     return audited(uow_factory, actor, "read", "service_outcomes", op)
 
@@ -528,6 +562,8 @@ def _summarise(
     wanted: str | None,
     group: Grouping,
     norms: Mapping[str, NormsModel] | None,
+    threshold: int = THRESHOLD,
+    rounding: int = 1,
 ) -> ServiceOutcomes:
     all_periods = sorted({p for p in data.period if p is not None})
     sel = np.array(
@@ -563,7 +599,7 @@ def _summarise(
     counts = _nhs_counts(outcomes, codes, g)
     pk, pn = _pattern_counts(data, idx, codes, g, norms)
     counts = _Counts(np.vstack([counts.k, pk]), np.vstack([counts.n, pn]))
-    hidden = _suppress(counts)
+    hidden = suppress_cells(counts.k, counts.n, threshold=threshold, round_to=rounding)
 
     names = {u.id: u.display_name for u in users}
     # pseudonyms numbered over every therapist of every period: stable across filters
@@ -590,9 +626,19 @@ def _summarise(
             label, kind = key, "period"
         else:  # pragma: no cover - no groups without a grouping
             continue
-        rows.append(OutcomeRow(label, kind, _cells(counts, hidden, c), is_own=own))
-    total = OutcomeRow("Whole clinic", "total", _cells(counts, hidden, g))
+        cells = shown_cells(counts.k, counts.n, hidden, c, threshold=threshold, round_to=rounding)
+        rows.append(OutcomeRow(label, kind, cells, is_own=own))
+    total_cells = shown_cells(counts.k, counts.n, hidden, g, threshold=threshold, round_to=rounding)
+    total = OutcomeRow("Whole clinic", "total", total_cells)
     sel_ongoing = data.ongoing[idx]
+
+    def count(value: int) -> int | None:
+        """An episode count as the view may see it (researchers: hidden or rounded)."""
+        if rounding == 1:
+            return value
+        shown = round_count(value, rounding)
+        return None if value < threshold or shown < threshold else shown
+
     return ServiceOutcomes(
         period=wanted,
         grouping=group,
@@ -600,11 +646,15 @@ def _summarise(
         total=total,
         rows=tuple(rows),
         periods=tuple(all_periods),
-        n_episodes=int(idx.size),
-        n_ongoing=int(sel_ongoing.sum()),
-        n_finished_not_computable=int((outcomes.finished_treatment & ~outcomes.computable).sum()),
-        n_attendance_from_pairs=int(data.attendance_from_pairs[idx].sum()),
+        n_episodes=count(int(idx.size)),
+        n_ongoing=count(int(sel_ongoing.sum())),
+        n_finished_not_computable=count(
+            int((outcomes.finished_treatment & ~outcomes.computable).sum())
+        ),
+        n_attendance_from_pairs=count(int(data.attendance_from_pairs[idx].sum())),
         norms=norms_status(norms),
+        threshold=threshold,
+        rounded_to=rounding,
     )
 
 
@@ -677,11 +727,32 @@ def _pattern_counts(
     return k, n
 
 
-def _suppress(counts: _Counts) -> npt.NDArray[np.int8]:
-    """0 shown, 1 hidden (small cell), 2 hidden (complementary); total is the last column."""
-    small = is_suppressed(counts.k, threshold=THRESHOLD) | is_suppressed(
-        counts.n, threshold=THRESHOLD
-    )
+def round_count(value: int, base: int) -> int:
+    """``value`` rounded to the nearest multiple of ``base`` (a half rounds up)."""
+    if base <= 1:
+        return int(value)
+    return int(base * math.floor(value / base + 0.5))
+
+
+def suppress_cells(
+    k: IntArray, n: IntArray, *, threshold: int = THRESHOLD, round_to: int = 1
+) -> npt.NDArray[np.int8]:
+    """0 shown, 1 hidden (small cell), 2 hidden (complementary); the total is the last column.
+
+    ``k`` and ``n`` have shape (rates, groups + 1). Primary: a numerator or
+    denominator below ``threshold`` (zeros included). Complementary, per rate:
+    with the total shown, never exactly one hidden group (so no hidden cell is
+    the total minus the shown groups); and when the hidden groups could still
+    be worked out from the total — a reader knows that a "small" cell's
+    numerator is below the threshold and that a "complementary" cell's counts
+    are not, so e.g. two small cells whose numerators add up to 0 are both 0 —
+    the total is hidden too (`_determined`).
+    """
+    small = is_suppressed(k, threshold=threshold) | is_suppressed(n, threshold=threshold)
+    if round_to > 1:  # a count that would be shown rounded below the threshold is small too
+        rounded = np.vectorize(lambda x: round_count(int(x), round_to), otypes=[np.int64])
+        small |= (rounded(k) < threshold) | (rounded(n) < threshold)
+    counts = _Counts(k, n)
     out = small.astype(np.int8)
     g = counts.k.shape[1] - 1
     for r in range(out.shape[0]):
@@ -695,16 +766,61 @@ def _suppress(counts: _Counts) -> npt.NDArray[np.int8]:
                 continue
             smallest = shown[int(np.argmin(counts.n[r, shown]))]
             out[r, smallest] = 2
+        if _determined(counts, out, r, threshold):
+            out[r, g] = 2
     return out
 
 
-def _cells(counts: _Counts, hidden: npt.NDArray[np.int8], col: int) -> tuple[Cell, ...]:
-    k = counts.k[:, col]
-    n = counts.n[:, col]
+def _determined(counts: _Counts, out: npt.NDArray[np.int8], r: int, threshold: int) -> bool:
+    """Whether the shown cells of rate ``r`` and its total pin down a hidden group's count.
+
+    Bounds a reader knows: a small cell's numerator is in [0, threshold - 1]
+    (k <= n, and one of them is below the threshold), its denominator in
+    [0, inf); a complementary cell's counts are >= threshold. Cell i is
+    determined when its interval [max(L_i, S - sum U_j), min(U_i, S - sum L_j)]
+    (j != i, S = total minus the shown groups) holds one value.
+    """
+    g = counts.k.shape[1] - 1
+    if out[r, g]:
+        return False
+    hidden = np.flatnonzero(out[r, :g])
+    if hidden.size == 0:
+        return False
+    shown = np.flatnonzero(out[r, :g] == 0)
+    inf = math.inf
+    for values, small_upper in ((counts.k[r], threshold - 1), (counts.n[r], inf)):
+        rest = float(values[g] - values[shown].sum())
+        lower = [0.0 if out[r, i] == 1 else float(threshold) for i in hidden]
+        upper = [float(small_upper) if out[r, i] == 1 else inf for i in hidden]
+        for i in range(hidden.size):
+            others_upper = sum(u for j, u in enumerate(upper) if j != i)
+            others_lower = sum(lo for j, lo in enumerate(lower) if j != i)
+            lo_i = max(lower[i], rest - others_upper)
+            hi_i = min(upper[i], rest - others_lower)
+            if lo_i >= hi_i:
+                return True
+    return False
+
+
+def shown_cells(
+    k_all: IntArray,
+    n_all: IntArray,
+    hidden: npt.NDArray[np.int8],
+    col: int,
+    *,
+    threshold: int = THRESHOLD,
+    round_to: int = 1,
+) -> tuple[Cell, ...]:
+    """The cells of column ``col`` as shown: hidden ones without numbers; with ``round_to``
+    > 1 the counts rounded and the rate and interval computed from the rounded counts."""
+    k = np.array([round_count(int(x), round_to) for x in k_all[:, col]], dtype=np.int64)
+    n = np.array([round_count(int(x), round_to) for x in n_all[:, col]], dtype=np.int64)
     ci = wilson_interval(k, n)
     out = []
     for r, key in enumerate(RATE_KEYS):
         h = int(hidden[r, col])
+        if not h and (k[r] < threshold or n[r] < threshold):
+            h = 1  # rounding brought a count below the threshold
         if h:
             out.append(
                 Cell(key, None, None, None, None, None, "small" if h == 1 else "complementary")

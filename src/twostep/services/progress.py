@@ -104,14 +104,20 @@ def my_progress(
     *,
     scales: Mapping[str, Scale] | None = None,
     norms: Mapping[str, NormsModel] | None = None,
+    only: str | None = None,
 ) -> tuple[MeasureProgress, ...]:
-    """Every measure with change statistics in the current episode, one kernel call each."""
+    """Every measure with change statistics in the current episode, one kernel call each.
+
+    ``only``: just that instrument's measure (one chart), the others not computed.
+    """
 
     def op(uow: UnitOfWork, note: AuditNote) -> tuple[MeasureProgress, ...]:
         access = note.granted(client_access(uow, actor, client_id))
         instruments = sorted(
             {a.instrument_id for a in uow.administrations.for_clients([client_id])}
         )
+        if only is not None:
+            instruments = [i for i in instruments if i == only]
         markers: tuple[StressorMarker, ...] = ()
         if access.sees(EntryKind.STRESSORS):
             markers = tuple(

@@ -14,7 +14,15 @@ Attention reasons, in order of priority (issue 4 §2; methods.md §4, §5, §6,
  7    ``plateau``                plateau, stuck or partial (latest status)
  8    ``goal_review_overdue``    an open goal's review date has passed
  9    ``missed_sessions``        a session missed without notice in the last 4 weeks
+10    ``open_alert``             an unresolved signal alert the live labels no longer show
 ====  =========================  ====================================================
+
+Signal alerts (not on track, deterioration, plateau, sudden loss, ...) are
+raised when a check-in is stored; the reasons above come from the *latest*
+labels. When a later score no longer shows the signal but its alert is still
+unresolved, the client is not put under "no concerns": the alert is listed as
+``open_alert`` (lowest priority; the therapist reviews and resolves it). When
+the live label still shows it, the alert's id is attached to that reason.
 
 Clients are ordered by their most urgent reason, then by how many reasons
 they have, then by name; clients without a reason follow, by name. Each
@@ -48,7 +56,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -91,6 +99,7 @@ PRIORITY: Mapping[str, int] = {
     "plateau": 7,
     "goal_review_overdue": 8,
     "missed_sessions": 9,
+    "open_alert": 10,
 }
 
 _SIGN_TEXT = {
@@ -202,10 +211,11 @@ def caseload_triage(
             if cache is not None and key is not None:
                 cache.put(actor.user_id, computed)
         reasons: dict[str, list[AttentionReason]] = {c.id: [] for c in clients}
-        _alert_reasons(uow, ids, at, reasons)  # always fresh: risk shows at once
+        signals = _alert_reasons(uow, ids, at, reasons)  # always fresh: risk shows at once
         for cid, found in computed.reasons.items():
             if cid in reasons:
                 reasons[cid].extend(found)
+        _signal_alert_reasons(signals, at, reasons)
         entries = [
             TriageEntry(c.id, c.display_name, tuple(sorted(reasons[c.id], key=_order)))
             for c in clients
@@ -239,8 +249,10 @@ def _ago(then: datetime, now: datetime) -> str:
 
 def _alert_reasons(
     uow: UnitOfWork, ids: list[str], at: datetime, reasons: dict[str, list[AttentionReason]]
-) -> None:
+) -> list[Alert]:
+    """Add the risk reasons to ``reasons``; returns the unresolved signal alerts."""
     risk: dict[tuple[str, str], list[Alert]] = {}
+    signals: list[Alert] = []
     for alert in uow.alerts.open_for_clients(ids):
         status = effective_status(alert, at)
         if status in (AlertStatus.SNOOZED, AlertStatus.RESOLVED) or alert.client_id not in reasons:
@@ -250,7 +262,8 @@ def _alert_reasons(
         elif alert.kind is AlertKind.RISK_NOT_ASSESSED:
             code = "risk_not_assessed"
         else:
-            continue  # signal alerts are shown through the live labels below
+            signals.append(alert)  # matched against the live labels afterwards
+            continue
         risk.setdefault((alert.client_id, code), []).append(alert)
     for (cid, code), alerts in risk.items():
         alerts.sort(key=lambda a: a.created_at, reverse=True)
@@ -272,6 +285,45 @@ def _alert_reasons(
             )
         reasons[cid].append(
             AttentionReason(code, PRIORITY[code], text, inst or None, tuple(a.id for a in alerts))
+        )
+    return signals
+
+
+def _signal_alert_reasons(
+    signals: Sequence[Alert], at: datetime, reasons: dict[str, list[AttentionReason]]
+) -> None:
+    """Attach unresolved signal alerts to the live reason that still shows them, or list them.
+
+    An alert matches a live reason of the same code (its kind) and instrument;
+    alerts without a match become one ``open_alert`` reason per client and kind.
+    """
+    unmatched: dict[tuple[str, str], list[Alert]] = {}
+    for alert in sorted(signals, key=lambda a: a.created_at, reverse=True):
+        inst = str(alert.parameters.get("instrument", "")) or None
+        found = reasons[alert.client_id]
+        for i, reason in enumerate(found):
+            if reason.code == alert.kind.value and reason.instrument_id in (inst, None):
+                found[i] = replace(reason, alert_ids=(*reason.alert_ids, alert.id))
+                break
+        else:
+            unmatched.setdefault((alert.client_id, alert.kind.value), []).append(alert)
+    for (cid, kind), alerts in unmatched.items():
+        latest = alerts[0]
+        inst = str(latest.parameters.get("instrument", ""))
+        name = get_instrument(inst).short_name if inst else "record"
+        many = f" ({len(alerts)} unresolved)" if len(alerts) > 1 else ""
+        text = (
+            f"{name}: {kind.replace('_', ' ')} alert from {_ago(latest.created_at, at)} is still "
+            f"open{many}; the latest scores no longer show it - review, then resolve or follow up"
+        )
+        reasons[cid].append(
+            AttentionReason(
+                "open_alert",
+                PRIORITY["open_alert"],
+                text,
+                inst or None,
+                tuple(a.id for a in alerts),
+            )
         )
 
 

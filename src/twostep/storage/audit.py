@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from twostep.domain.ports import AuditEvent
 from twostep.errors import Problem, ValidationError
+from twostep.storage.bulk import driver_connection
 from twostep.storage.repositories import Executor
 from twostep.storage.system_tables import audit_log
 
@@ -77,6 +78,32 @@ def chain_hash(prev_hash: str, row: Mapping[Any, Any]) -> str:
     return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
 
 
+class _FastChain:
+    """`chain_hash` for many rows at once: each distinct field value is JSON-encoded once.
+
+    The rows of one append share most values (time, actor, action, request id —
+    an import writes one event per client), so the payload is joined from cached
+    encodings. ``json.dumps`` of a list of scalars with ``(",", ":")`` separators is
+    exactly ``"[" + ",".join(json.dumps(each)) + "]"``, so the hash is `chain_hash`'s
+    (tested).
+    """
+
+    def __init__(self) -> None:
+        self._encoded: dict[tuple[type, object], str] = {}
+
+    def _encode(self, value: object) -> str:
+        value = _canonical(value)
+        key = (type(value), value)
+        text = self._encoded.get(key)
+        if text is None:
+            text = self._encoded[key] = json.dumps(value, ensure_ascii=False)
+        return text
+
+    def hash(self, prev_hash: str, row: Mapping[Any, Any]) -> str:
+        payload = "[" + ",".join(self._encode(row[name]) for name in _FIELDS) + "]"
+        return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+
+
 def _instant(event: AuditEvent) -> datetime:
     at = event.at or datetime.now(UTC)
     if at.tzinfo is None or at.utcoffset() is None:
@@ -95,6 +122,7 @@ def append_events(conn: sa.Connection, events: Sequence[AuditEvent]) -> list[int
     prev_id, prev_hash = (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
     rows: list[dict[str, Any]] = []
     instants: dict[datetime | None, datetime] = {}  # a bulk import records one time many times
+    chain = _FastChain()
     for event in events:
         prev_id += 1
         at = instants.get(event.at)
@@ -113,7 +141,7 @@ def append_events(conn: sa.Connection, events: Sequence[AuditEvent]) -> list[int
             "request_id": event.request_id,
             "prev_hash": prev_hash,
         }
-        row["hash"] = prev_hash = chain_hash(prev_hash, row)
+        row["hash"] = prev_hash = chain.hash(prev_hash, row)
         rows.append(row)
     if conn.dialect.name == "sqlite" and len(rows) > 1000:
         _insert_sqlite(conn, rows)  # the same values, without a type processor per cell
@@ -133,8 +161,7 @@ def _insert_sqlite(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
         return text[at]
 
     values = [tuple(stamp(r[n]) if n == "at" else r[n] for n in names) for r in rows]
-    raw = conn.connection.driver_connection
-    assert raw is not None
+    raw = driver_connection(conn)
     raw.executemany(
         f"INSERT INTO audit_log ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
         values,

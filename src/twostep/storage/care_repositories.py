@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,10 +26,10 @@ from twostep.domain.records import (
     User,
     WebSession,
 )
-from twostep.errors import ConflictError, NotFoundError
+from twostep.errors import ConflictError, NotFoundError, StaleVersionError
 from twostep.storage import mapping as m
 from twostep.storage import tables as t
-from twostep.storage.bulk import insert_administration_columns
+from twostep.storage.bulk import driver_connection, insert_administration_columns
 from twostep.storage.failures import translated
 from twostep.storage.repositories import CHUNK, Executor, SqlRepository
 
@@ -41,8 +43,9 @@ __all__ = [
 
 
 def email_key(email: str) -> str:
-    """The form in which e-mail addresses are compared (one account per address)."""
-    return email.strip().casefold()
+    """The form in which e-mail addresses are compared (one account per address): NFKC and
+    case-folded, so that look-alikes (full-width letters, ligatures) are the same address."""
+    return unicodedata.normalize("NFKC", email.strip()).casefold()
 
 
 class SqlUserRepository(SqlRepository[User]):
@@ -73,7 +76,7 @@ class SqlUserRepository(SqlRepository[User]):
         return n
 
     def update(self, record: User) -> User:
-        super().update(record)
+        record = super().update(record)
         self._db.write(sa.delete(t.user_roles).where(t.user_roles.c.user_id == record.id))
         if record.roles:
             self._db.write(sa.insert(t.user_roles), self._roles_rows(record))
@@ -254,17 +257,58 @@ class SqlSharingRepository:
             out.extend(self._load(x) for x in rows)
         return sorted(out, key=lambda p: (p.client_id, EntryKind(p.kind).value))
 
-    def set(self, preference: SharingPreference) -> SharingPreference:
-        """Insert or replace the choice for (client, kind)."""
+    def set(self, preference: SharingPreference, based_on: int | None = None) -> SharingPreference:
+        """Insert or replace the choice for (client, kind); returns it with its new version.
+
+        ``based_on`` makes the write conditional: the stored row must still have
+        that version (0: there must be no row yet), else `StaleVersionError`.
+        """
+        table = t.sharing_preferences
+        c = table.c
         row = m.SHARING.to_row(preference)
-        dialect = postgresql if self._dialect == "postgresql" else sqlite
-        stmt = dialect.insert(t.sharing_preferences).values(row)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["client_id", "kind"],
-            set_={"shared": stmt.excluded.shared, "updated_at": stmt.excluded.updated_at},
+        if based_on is None:
+            dialect = postgresql if self._dialect == "postgresql" else sqlite
+            row["version"] = 1
+            stmt = dialect.insert(table).values(row)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["client_id", "kind"],
+                set_={
+                    "shared": stmt.excluded.shared,
+                    "updated_at": stmt.excluded.updated_at,
+                    "version": table.c.version + 1,
+                },
+            )
+            self._db.write(stmt)
+            got = self._db.read(
+                sa.select(c.version).where(c.client_id == row["client_id"], c.kind == row["kind"])
+            )
+            return replace(preference, version=int(got[0]["version"]) if got else 1)
+        if based_on == 0:
+            row["version"] = 1
+            try:
+                self._db.write(sa.insert(table).values(row))
+            except ConflictError:
+                raise StaleVersionError("the sharing choice was changed meanwhile") from None
+            return replace(preference, version=1)
+        n = self._db.write(
+            sa.update(table)
+            .where(c.client_id == row["client_id"], c.kind == row["kind"], c.version == based_on)
+            .values(shared=row["shared"], updated_at=row["updated_at"], version=based_on + 1)
         )
-        self._db.write(stmt)
-        return preference
+        if n == 0:
+            raise StaleVersionError("the sharing choice was changed meanwhile")
+        return replace(preference, version=based_on + 1)
+
+    def lock(self, client_id: str) -> None:
+        """Serialise changes of one client's sharing choices until the transaction ends.
+
+        PostgreSQL: a row lock on the client's account row (``FOR UPDATE``);
+        SQLite's write transactions are serial already (``BEGIN IMMEDIATE``).
+        """
+        if self._dialect == "postgresql":
+            self._db.read(
+                sa.select(t.users.c.id).where(t.users.c.id == client_id).with_for_update()
+            )
 
 
 class SqlImportLog:
@@ -415,9 +459,17 @@ class SqlDraftRepository:
             answers=dict(r["answers"]),
             updated_at=r["updated_at"],
             risk_alerted=bool(r["risk_alerted"]),
+            version=int(r["version"]),
         )
 
-    def save(self, draft: CheckinDraft) -> CheckinDraft:
+    def save(self, draft: CheckinDraft, based_on: int | None = None) -> CheckinDraft:
+        """Store the draft; returns it with its new version.
+
+        ``based_on`` makes the write conditional: the stored draft must still have
+        that version (0: there must be no draft yet), else `StaleVersionError`.
+        """
+        table = t.checkin_drafts
+        c = table.c
         row = {
             "client_id": draft.client_id,
             "instrument_id": draft.instrument_id,
@@ -425,18 +477,41 @@ class SqlDraftRepository:
             "updated_at": draft.updated_at,
             "risk_alerted": draft.risk_alerted,
         }
-        dialect = postgresql if self._dialect == "postgresql" else sqlite
-        stmt = dialect.insert(t.checkin_drafts).values(row)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["client_id", "instrument_id"],
-            set_={
-                "answers": stmt.excluded.answers,
-                "updated_at": stmt.excluded.updated_at,
-                "risk_alerted": stmt.excluded.risk_alerted,
-            },
+        key = (c.client_id == draft.client_id, c.instrument_id == draft.instrument_id)
+        if based_on is None:
+            dialect = postgresql if self._dialect == "postgresql" else sqlite
+            stmt = dialect.insert(table).values({**row, "version": 1})
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["client_id", "instrument_id"],
+                set_={
+                    "answers": stmt.excluded.answers,
+                    "updated_at": stmt.excluded.updated_at,
+                    "risk_alerted": stmt.excluded.risk_alerted,
+                    "version": table.c.version + 1,
+                },
+            )
+            self._db.write(stmt)
+            got = self._db.read(sa.select(c.version).where(*key))
+            return replace(draft, version=int(got[0]["version"]) if got else 1)
+        if based_on == 0:
+            try:
+                self._db.write(sa.insert(table).values({**row, "version": 1}))
+            except ConflictError:
+                raise StaleVersionError("the draft was saved elsewhere meanwhile") from None
+            return replace(draft, version=1)
+        n = self._db.write(
+            sa.update(table)
+            .where(*key, c.version == based_on)
+            .values(
+                answers=row["answers"],
+                updated_at=row["updated_at"],
+                risk_alerted=row["risk_alerted"],
+                version=based_on + 1,
+            )
         )
-        self._db.write(stmt)
-        return draft
+        if n == 0:
+            raise StaleVersionError("the draft was saved elsewhere meanwhile")
+        return replace(draft, version=based_on + 1)
 
     def delete(self, client_id: str, instrument_id: str) -> None:
         c = t.checkin_drafts.c
@@ -445,6 +520,31 @@ class SqlDraftRepository:
                 c.client_id == client_id, c.instrument_id == instrument_id
             )
         )
+
+
+#: above this many clients a touch goes straight to the SQLite driver (an import touches
+#: every client in the file; SQLAlchemy's per-row parameter processing cost more than the upsert)
+_BULK_TOUCH = 1000
+
+_TOUCH_SQLITE = (
+    "INSERT INTO client_activity (client_id, version, changed_at) VALUES (?, 1, ?) "
+    "ON CONFLICT (client_id) DO UPDATE SET version = client_activity.version + 1, "
+    "changed_at = excluded.changed_at"
+)
+
+
+def _touch_sqlite(connection: sa.Connection, client_ids: Sequence[str], at: datetime) -> None:
+    """The same upsert as `SqlActivityRepository.touch`, through the driver.
+
+    ``changed_at`` is written as SQLAlchemy's SQLite ``DateTime`` text (UTC wall
+    time), so the rows read back through the repository unchanged (tested).
+    """
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("activity time needs a timezone")
+    stamp = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with translated():
+        raw = driver_connection(connection)
+        raw.executemany(_TOUCH_SQLITE, [(c, stamp) for c in client_ids])
 
 
 class SqlActivityRepository:
@@ -457,6 +557,9 @@ class SqlActivityRepository:
     def touch(self, client_ids: Sequence[str], at: datetime) -> None:
         ids = list(dict.fromkeys(client_ids))
         if not ids:
+            return
+        if self._dialect == "sqlite" and len(ids) > _BULK_TOUCH:
+            _touch_sqlite(self._db.connection, ids, at)
             return
         table = t.client_activity
         dialect = postgresql if self._dialect == "postgresql" else sqlite

@@ -21,6 +21,7 @@ from twostep.storage.schema import (
     json_type,
     metadata,
     ref,
+    row_version,
 )
 
 __all__ = [
@@ -46,6 +47,7 @@ clinics = sa.Table(
     sa.Column("instruments", json_type(), nullable=False),
     sa.Column("checkin_every_days", sa.Integer, nullable=False),
     instant("created_at", nullable=True),
+    row_version(),
     sa.CheckConstraint("checkin_every_days > 0", name="checkin_every_days"),
 )
 
@@ -62,6 +64,7 @@ users = sa.Table(
     instant("created_at", nullable=True),
     # an argon2id hash set by the web layer; NULL = cannot log in with a password
     sa.Column("password_hash", sa.String(255), nullable=True),
+    row_version(),
     sa.Index(None, "clinic_id"),
 )
 
@@ -87,6 +90,15 @@ assignments = sa.Table(
     sa.CheckConstraint("therapist_id <> client_id", name="not_self"),
     sa.Index(None, "therapist_id", "started_at"),
     sa.Index(None, "client_id", "started_at"),
+    # natural key of an open assignment (RL-09): one per therapist and client (migration 0005)
+    sa.Index(
+        "uq_assignments_open",
+        "therapist_id",
+        "client_id",
+        unique=True,
+        sqlite_where=sa.text("ended_at IS NULL"),
+        postgresql_where=sa.text("ended_at IS NULL"),
+    ),
 )
 
 episodes = sa.Table(
@@ -115,6 +127,7 @@ appointments = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("focus_tags", json_type(), nullable=False),
     sa.Column("assessment_only", sa.Boolean, nullable=False),
+    row_version(),
     enum_check("status", AppointmentStatus, "status"),
     sa.ForeignKeyConstraint(
         ["episode_id", "client_id"],

@@ -24,6 +24,7 @@ from twostep.storage.schema import (
     metadata,
     range_check,
     ref,
+    row_version,
 )
 
 __all__ = [
@@ -76,6 +77,7 @@ goals = sa.Table(
     sa.Column("weight", sa.Float, nullable=True),
     instant("created_at", nullable=True),
     instant("closed_at", nullable=True),
+    row_version(),
     range_check("baseline_level", -2, 2, "baseline_level", nullable=False),
     range_check("achievable_rating", 0, 3, "achievable_rating"),
     range_check("importance", 0, 3, "importance", nullable=False),
@@ -97,6 +99,7 @@ goal_steps = sa.Table(
     sa.Column("due_on", sa.Date, nullable=True),
     sa.Column("done", sa.Boolean, nullable=False),
     instant("done_at", nullable=True),
+    row_version(),
     sa.ForeignKeyConstraint(
         ["goal_id", "client_id"],
         ["goals.id", "goals.client_id"],
@@ -165,6 +168,7 @@ stressors = sa.Table(
     sa.Column("ended_on", sa.Date, nullable=True),
     _text("stressors", "description"),
     instant("created_at", nullable=True),
+    row_version(),
     enum_check("category", StressorCategory, "category"),
     range_check("severity", 1, 5, "severity", nullable=False),
     sa.CheckConstraint("ended_on IS NULL OR ended_on >= started_on", name="period"),
@@ -272,6 +276,7 @@ sharing_preferences = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("shared", sa.Boolean, nullable=False),
     instant("updated_at", nullable=True),
+    row_version(),
     sa.PrimaryKeyConstraint("client_id", "kind"),
     enum_check("kind", EntryKind, "kind"),
 )
@@ -286,5 +291,6 @@ checkin_drafts = sa.Table(
     sa.Column("answers", EncryptedJSON("checkin_drafts.answers"), nullable=False),
     instant("updated_at"),
     sa.Column("risk_alerted", sa.Boolean, nullable=False),
+    row_version(),
     sa.PrimaryKeyConstraint("client_id", "instrument_id"),
 )

@@ -19,6 +19,7 @@ connection for the engine's lifetime (stack-notes.md A.2, pitfall 1).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -66,6 +67,28 @@ def _is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
 
 
+class _NoResultRows(logging.Filter):
+    """Drops SQLAlchemy's DEBUG dump of result rows: they are decrypted clinical text.
+
+    With the ``sqlalchemy.engine`` logger at DEBUG (an operator's root level
+    DEBUG is enough) SQLAlchemy logs every fetched row after the column types
+    ran, i.e. journal text in clear (found by tests/trust/test_canary_matrix.py).
+    Statements stay loggable; their parameters are hidden (``hide_parameters``).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.DEBUG and record.msg in ("Row %r", "Col %r"))
+
+
+_ROW_FILTER = _NoResultRows()
+
+
+def _keep_rows_out_of_logs() -> None:
+    logger = logging.getLogger("sqlalchemy.engine.Engine")
+    if _ROW_FILTER not in logger.filters:
+        logger.addFilter(_ROW_FILTER)
+
+
 def make_engine(
     url: str | URL,
     *,
@@ -79,6 +102,7 @@ def make_engine(
     reading or writing them raises `StorageError`; migrations need none).
     The parent folder of a SQLite file is created (mode 0700) if missing.
     """
+    _keep_rows_out_of_logs()
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = _sqlite_engine(parsed, poolclass=poolclass, echo=echo)

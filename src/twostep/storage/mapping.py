@@ -80,9 +80,12 @@ class RecordMapper(Generic[R]):
         rename: Mapping[str, str] | None = None,
         codecs: Mapping[str, Codec] | None = None,
         exclude: tuple[str, ...] = (),
+        versioned: bool = False,
     ) -> None:
         self.record_type = record_type
         self.table = table
+        #: ``version`` is a row version (optimistic concurrency), bumped by every update
+        self.versioned = versioned
         rename = rename or {}
         codecs = codecs or {}
         self.fields: list[tuple[str, str, Codec]] = []
@@ -120,8 +123,8 @@ def _mapper(
     return RecordMapper(record_type, table, time_field=time_field, **kw)
 
 
-CLINIC = _mapper(r.Clinic, t.clinics, "created_at", codecs={"instruments": TUPLE})
-USER = _mapper(r.User, t.users, "created_at", exclude=("roles",))
+CLINIC = _mapper(r.Clinic, t.clinics, "created_at", codecs={"instruments": TUPLE}, versioned=True)
+USER = _mapper(r.User, t.users, "created_at", exclude=("roles",), versioned=True)
 ASSIGNMENT = _mapper(r.Assignment, t.assignments, "started_at")
 EPISODE = _mapper(r.Episode, t.episodes, "started_on")
 APPOINTMENT = _mapper(
@@ -129,6 +132,7 @@ APPOINTMENT = _mapper(
     t.appointments,
     "scheduled_at",
     codecs={"status": _enum(r.AppointmentStatus), "focus_tags": TUPLE},
+    versioned=True,
 )
 ADMINISTRATION = _mapper(
     r.Administration,
@@ -148,14 +152,22 @@ ALERT = _mapper(
     },
 )
 GOAL = _mapper(
-    r.Goal, t.goals, "created_at", codecs={"levels": LEVELS, "rater": _enum(r.GoalRater)}
+    r.Goal,
+    t.goals,
+    "created_at",
+    codecs={"levels": LEVELS, "rater": _enum(r.GoalRater)},
+    versioned=True,
 )
-GOAL_STEP = _mapper(r.GoalStep, t.goal_steps, "due_on")
+GOAL_STEP = _mapper(r.GoalStep, t.goal_steps, "due_on", versioned=True)
 GOAL_REVIEW = _mapper(r.GoalReview, t.goal_reviews, "reviewed_at")
 JOURNAL = _mapper(r.JournalEntry, t.journal_entries, "created_at", codecs={"emotions": TUPLE})
 REFLECTION = _mapper(r.SetbackReflection, t.setback_reflections, "created_at")
 STRESSOR = _mapper(
-    r.Stressor, t.stressors, "started_on", codecs={"category": _enum(r.StressorCategory)}
+    r.Stressor,
+    t.stressors,
+    "started_on",
+    codecs={"category": _enum(r.StressorCategory)},
+    versioned=True,
 )
 SELF_CARE = _mapper(
     r.SelfCareEntry, t.self_care_entries, "done_on", codecs={"activity": _enum(r.SelfCareActivity)}
@@ -166,7 +178,11 @@ SUPPORTER = _mapper(r.Supporter, t.supporters, "created_at", codecs={"support_ki
 SUPPORT_CONTACT = _mapper(r.SupportContact, t.support_contacts, "contacted_on")
 TOPIC = _mapper(r.SessionTopic, t.session_topics, "created_at")
 SHARING = _mapper(
-    r.SharingPreference, t.sharing_preferences, "updated_at", codecs={"kind": _enum(r.EntryKind)}
+    r.SharingPreference,
+    t.sharing_preferences,
+    "updated_at",
+    codecs={"kind": _enum(r.EntryKind)},
+    versioned=True,
 )
 
 #: Every mapper by record type.

@@ -14,6 +14,7 @@ Records without a time sort first and are left out when a bound is given.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -22,7 +23,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql import ColumnElement, Executable
 
 from twostep.domain.ports import iter_chunks
-from twostep.errors import NotFoundError, Problem, ValidationError
+from twostep.errors import NotFoundError, Problem, StaleVersionError, ValidationError
 from twostep.storage.mapping import RecordMapper
 
 __all__ = ["Executor", "SqlRepository", "day_bound", "time_filters"]
@@ -104,13 +105,28 @@ class SqlRepository(Generic[R]):
         return len(records)
 
     def update(self, record: R) -> R:
-        """Replace the stored record with the same id; `NotFoundError` if there is none."""
+        """Replace the stored record with the same id; `NotFoundError` if there is none.
+
+        A versioned record is written only if the stored row still has the
+        record's ``version`` (one ``UPDATE ... WHERE id = ? AND version = ?``,
+        atomic on both backends): the row gets ``version + 1``, which the returned
+        record carries; if another writer got there first nothing changes and
+        `StaleVersionError` is raised.
+        """
         row = self._row(record)
         pk = self._table.c.id
-        n = self._db.write(sa.update(self._table).where(pk == row["id"]).values(row))
-        if n == 0:
-            raise NotFoundError(f"no {self._name} with this id")
-        return record
+        stmt = sa.update(self._table).where(pk == row["id"])
+        if not self._mapper.versioned:
+            if self._db.write(stmt.values(row)) == 0:
+                raise NotFoundError(f"no {self._name} with this id")
+            return record
+        based_on = int(record.version)  # type: ignore[attr-defined]
+        row["version"] = based_on + 1
+        if self._db.write(stmt.where(self._table.c.version == based_on).values(row)) == 0:
+            if not self._db.read(sa.select(pk).where(pk == row["id"])):
+                raise NotFoundError(f"no {self._name} with this id")
+            raise StaleVersionError(f"the {self._name} was changed by someone else meanwhile")
+        return replace(record, version=based_on + 1)  # type: ignore[type-var]
 
     def delete(self, record_id: str) -> None:
         """Delete one record; `NotFoundError` if there is none."""

@@ -99,6 +99,16 @@ def instant(name: str, *, nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, UTCDateTime(), nullable=nullable)
 
 
+def row_version() -> sa.Column[int]:
+    """The row's version counter for optimistic concurrency (the HTTP ``ETag``).
+
+    Every change of the row goes through ``UPDATE ... SET version = version + 1
+    WHERE id = ? AND version = ?``: an edit based on an older version changes
+    nothing and is refused (`twostep.errors.StaleVersionError`). Added by migration 0005.
+    """
+    return sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1"))
+
+
 def enum_check(
     column: str, values: type[StrEnum] | tuple[str, ...], name: str
 ) -> sa.CheckConstraint:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from twostep.storage.encryption import EncryptedJSON
+from twostep.storage.encryption import EncryptedJSON, EncryptedText
 from twostep.storage.schema import ID_LENGTH, enum_check, id_column, instant, metadata, ref
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "idempotency_keys",
     "import_batches",
     "login_attempts",
+    "user_mfa",
     "web_sessions",
 ]
 
@@ -97,6 +98,21 @@ web_sessions = sa.Table(
     instant("expires_at"),
     instant("revoked_at", nullable=True),
     sa.Index(None, "user_id"),
+)
+
+#: A user's TOTP second factor (reliability-security.md AN-05): the shared secret encrypted
+#: at rest, when it was confirmed, the time step of the last accepted code (no replay) and
+#: the SHA-256 hashes of the unused recovery codes (space-separated).
+user_mfa = sa.Table(
+    "user_mfa",
+    metadata,
+    ref("user_id", "users.id", ondelete="CASCADE"),
+    sa.Column("secret", EncryptedText("user_mfa.secret"), nullable=False),
+    instant("created_at"),
+    instant("confirmed_at", nullable=True),
+    sa.Column("last_step", sa.BigInteger, nullable=True),
+    sa.Column("recovery_hashes", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("user_id"),
 )
 
 #: Login attempts by key: a hash of the e-mail address or of the client network, never the

@@ -43,6 +43,7 @@ from twostep.storage.system_tables import (
     idempotency_keys,
     import_batches,
     login_attempts,
+    user_mfa,
     web_sessions,
 )
 from twostep.storage.triggers import install_triggers
@@ -74,6 +75,7 @@ __all__ = [
     "support_contacts",
     "supporters",
     "thought_records",
+    "user_mfa",
     "user_roles",
     "users",
     "web_sessions",

@@ -14,7 +14,9 @@ refused write — `ConflictError` for a duplicate — leaves the transaction
 usable on both backends (on PostgreSQL each write runs in a savepoint).
 `commit` first appends the buffered audit events to the hash chain; if that
 fails nothing is committed. ``read_only=True`` starts SQLite transactions
-with a deferred ``BEGIN`` (for exports and analytics that write nothing).
+with a deferred ``BEGIN`` (for reads, exports and analytics: no write lock
+while they run) and refuses every write, audit events included — a write
+there would be rolled back unseen, so it is a programming error.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from twostep.domain.ports import (
     IdempotencyRepository,
     ImportLog,
     LoginAttemptRepository,
+    MfaRepository,
     Repository,
     SharingRepository,
     UnitOfWork,
@@ -79,6 +82,7 @@ from twostep.storage.care_repositories import (
 from twostep.storage.engine import READ_ONLY_OPTION
 from twostep.storage.failures import translated
 from twostep.storage.idempotency import SqlIdempotencyRepository
+from twostep.storage.mfa_repository import SqlMfaRepository
 from twostep.storage.repositories import SqlRepository
 
 __all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory"]
@@ -119,6 +123,7 @@ class SqlUnitOfWork:
         self.imports: ImportLog = SqlImportLog(self)
         self.web_sessions: WebSessionRepository = SqlWebSessionRepository(self)
         self.login_attempts: LoginAttemptRepository = SqlLoginAttemptRepository(self)
+        self.mfa: MfaRepository = SqlMfaRepository(self)
         self.drafts: DraftRepository = SqlDraftRepository(self, engine.dialect.name)
         self.activity: ActivityRepository = SqlActivityRepository(self, engine.dialect.name)
         self.idempotency: IdempotencyRepository = SqlIdempotencyRepository(self)
@@ -212,6 +217,7 @@ class SqlUnitOfWork:
 
     def write(self, statement: Executable, rows: Sequence[dict[str, Any]] | None = None) -> int:
         """Run a write; returns the rows matched. Refused writes leave the transaction usable."""
+        self._require_writable()
         conn = self.connection
         with translated():
             if self._savepoint_writes:
@@ -221,7 +227,12 @@ class SqlUnitOfWork:
                 result = conn.execute(statement, list(rows) if rows is not None else None)
             return int(getattr(result, "rowcount", 0) or 0)
 
+    def _require_writable(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot write")
+
     def _append_audit(self, events: list[AuditEvent]) -> None:
+        self._require_writable()
         with translated():
             append_events(self.connection, events)
 
@@ -235,6 +246,10 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, read_only=self.read_only)
+
+    def reading(self) -> SqlUnitOfWorkFactory:
+        """The same database, read-only units of work (deferred ``BEGIN`` on SQLite)."""
+        return self if self.read_only else SqlUnitOfWorkFactory(self.engine, read_only=True)
 
 
 def _conforms(engine: sa.Engine) -> tuple[UnitOfWorkFactory, UnitOfWork]:

@@ -118,6 +118,10 @@ class HeldFactory:
         self.release()  # an earlier transaction of this request commits now
         return cast(UnitOfWork, _HeldUnit(self, self._factory()))
 
+    def reading(self) -> UnitOfWorkFactory:
+        """Reads inside a keyed write request go through the held factory too (one order)."""
+        return self
+
     def hold(self, uow: UnitOfWork) -> None:
         if self._held is not None and self._held is not uow:
             self.release()

@@ -79,14 +79,27 @@ async def _check_body(request: Request) -> None:
         if int(length) > limit:
             raise ProblemError("payload-too-large", f"the largest accepted body is {limit:,} bytes")
     if request.method in UNSAFE:
-        body = await request.body()  # cached by Starlette for the handler
-        if len(body) > limit:
-            raise ProblemError("payload-too-large", f"the largest accepted body is {limit:,} bytes")
+        body = await _read_body(request, limit)
         if request.url.path.startswith("/api/") and body:
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype != "application/json" and not ctype.endswith("+json"):
                 raise ProblemError("unsupported-media-type")
             parse_strict_json(body)  # refuse what Python's json would let through
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk and refused (413) as soon as it passes ``limit`` — a
+    streamed body without Content-Length is never held in memory beyond the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProblemError("payload-too-large", f"the largest accepted body is {limit:,} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # Starlette's cache: the handler (and form parsing) read it from here
+    return body
 
 
 async def _check_csrf(request: Request) -> None:
@@ -155,7 +168,12 @@ def parse_strict_json(body: bytes) -> Any:
             text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
         )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = str(exc).split(":")[0] if isinstance(exc, ValueError) else "not UTF-8"
+        if isinstance(exc, UnicodeDecodeError):
+            reason = "not UTF-8"
+        elif isinstance(exc, RecursionError):
+            reason = f"nested deeper than {MAX_JSON_DEPTH} levels"
+        else:
+            reason = str(exc).split(":")[0]
         raise ProblemError("malformed-json", f"not valid JSON ({reason})") from None
     if _depth(value) > MAX_JSON_DEPTH:
         raise ProblemError("malformed-json", f"nested deeper than {MAX_JSON_DEPTH} levels")

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from twostep.config import staff_mfa_required
 from twostep.domain.records import Role
 from twostep.web.problems import ProblemError
+from twostep.web.second_factor import needs_enrolment
 from twostep.web.sessions import SignedIn, load_session
+from twostep.web.state import reader, state_of
 
 C, T, A, R = Role.CLIENT, Role.THERAPIST, Role.ADMIN, Role.RESEARCHER
 
@@ -81,7 +84,51 @@ def authorize(request: Request) -> SignedIn | None:
         raise ProblemError("unauthenticated")
     if not signed.user.roles & policy.roles:
         raise ProblemError("forbidden")
+    if name not in MFA_ENROLMENT_ROUTES:
+        _require_second_factor(request, signed)
     return signed
+
+
+#: What staff who must still enrol a second factor may reach (reliability-security.md AN-05):
+#: the enrolment page and API, their own account, and sign-out.
+MFA_ENROLMENT_ROUTES = frozenset(
+    {
+        "page.account.mfa",
+        "page.account.mfa.start",
+        "page.account.mfa.confirm",
+        "page.account.mfa.disable",
+        "page.account.password",
+        "page.account.password.submit",
+        "page.logout",
+        "api.me",
+        "api.me.mfa",
+        "api.me.mfa.start",
+        "api.me.mfa.confirm",
+        "api.me.mfa.disable",
+        "api.me.password",
+        "api.session.delete",
+    }
+)
+
+
+def _require_second_factor(request: Request, signed: SignedIn) -> None:
+    """Refuse staff without a confirmed second factor where the deployment requires one."""
+    if not signed.is_staff:
+        return
+    state = state_of(request)
+    if not staff_mfa_required(state.settings):
+        return
+    known = getattr(request.state, "mfa_enrolled", None)
+    if known is None:
+        with reader(state)() as uow:
+            enrolment = uow.mfa.get(signed.user.id)
+        known = not needs_enrolment(state.settings, signed.user, enrolment)
+        request.state.mfa_enrolled = known
+    if not known:
+        raise ProblemError(
+            "mfa-enrolment-required",
+            "set up your authenticator app at /account/mfa before anything else",
+        )
 
 
 def signed_in(request: Request) -> SignedIn:

@@ -22,6 +22,7 @@ from twostep.errors import (
     ConfigurationError,
     ConflictError,
     NotFoundError,
+    StaleVersionError,
     StorageError,
     TwostepError,
     UnknownInstrumentError,
@@ -48,8 +49,22 @@ PROBLEMS: dict[str, ProblemType] = {
         ProblemType("/problems/not-found", "Not found", 404),
         ProblemType("/problems/forbidden", "Not allowed for your role", 403),
         ProblemType("/problems/unauthenticated", "Sign in first", 401),
+        ProblemType(
+            "/problems/mfa-required", "Enter the code from your authenticator app too", 401
+        ),
+        ProblemType(
+            "/problems/mfa-enrolment-required",
+            "Set up your second factor (authenticator app) first",
+            403,
+        ),
         ProblemType("/problems/csrf", "The request did not come from this site", 403),
         ProblemType("/problems/conflict", "The request conflicts with stored data", 409),
+        ProblemType(
+            "/problems/precondition-failed",
+            "Changed meanwhile: read the current version and try again",
+            412,
+        ),
+        ProblemType("/problems/precondition-required", "Send If-Match with the ETag you read", 428),
         ProblemType("/problems/too-many-requests", "Too many attempts; wait a little", 429),
         ProblemType("/problems/payload-too-large", "The request is too large", 413),
         ProblemType("/problems/unsupported-media-type", "Send JSON (application/json)", 415),
@@ -150,6 +165,9 @@ def install_handlers(app: FastAPI) -> None:
         if exc.kind == "unauthenticated" and request.method == "GET" and wants_html(request):
             # a signed-out (or timed-out) page view goes to the sign-in form
             return RedirectResponse("/login", status_code=303)
+        if exc.kind == "mfa-enrolment-required" and request.method == "GET" and wants_html(request):
+            # staff without a second factor, where one is required: to the enrolment page
+            return RedirectResponse("/account/mfa", status_code=303)
         return problem_response(
             request, exc.kind, exc.detail, errors=exc.errors, headers=exc.headers
         )
@@ -188,6 +206,10 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AccessDeniedError)
     async def _denied(request: Request, exc: AccessDeniedError) -> Response:
         return problem_response(request, "forbidden")
+
+    @app.exception_handler(StaleVersionError)
+    async def _stale(request: Request, exc: StaleVersionError) -> Response:
+        return problem_response(request, "precondition-failed")
 
     @app.exception_handler(ConflictError)
     async def _conflict(request: Request, exc: ConflictError) -> Response:

@@ -6,7 +6,8 @@
   a leaked database copy hands out none. A new token at every sign-in (no
   fixation). Idle timeout (staff 15 min, clients 30 min by default) and an
   absolute lifetime (12 h); sign-out, a disabled account or a new password
-  end the session(s) at once.
+  end every session of the user at once (other devices too), and signing in
+  again ends the session the browser presented.
 * **CSRF** (ASVS 3.5): a per-session synchronizer token, sent by pages as a
   hidden form field and by htmx / the API as the ``X-CSRF-Token`` header;
   checked on every unsafe method, together with the ``Origin`` header when
@@ -24,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -31,9 +33,11 @@ from fastapi import Request, Response
 
 from twostep.domain.ports import AuditEvent, UnitOfWork
 from twostep.domain.records import Role, User, WebSession, new_id
+from twostep.errors import StorageError
 from twostep.security.passwords import dummy_hash
 from twostep.services.access import Actor
 from twostep.web.problems import ProblemError
+from twostep.web.second_factor import use_code
 from twostep.web.state import WebState, reader, state_of
 
 COOKIE = "__Host-twostep_session"
@@ -42,9 +46,16 @@ CSRF_FIELD = "csrf_token"
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 STAFF_ROLES = frozenset({Role.THERAPIST, Role.ADMIN, Role.RESEARCHER})
 
+log = logging.getLogger(__name__)
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def new_token() -> str:
+    """A new session token: 256 random bits from the OS generator, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -85,29 +96,72 @@ def load_session(request: Request) -> SignedIn | None:
 
 def _load(request: Request) -> SignedIn | None:
     token = request.cookies.get(COOKIE)
-    if not token or len(token) > 200:
+    if not token:
+        return None
+    if len(token) > 200:
+        _refused(request, None, state_of(request).clock())
         return None
     state = state_of(request)
     now = state.clock()
     # a read-only transaction: most requests only read their session (no write lock)
     with reader(state)() as uow:
         session = uow.web_sessions.by_token_hash(token_hash(token))
-        if session is None or session.revoked_at is not None or session.expires_at <= now:
-            return None
-        user = uow.users.get(session.user_id)
-        if user is None or not user.is_active:
-            return None
+        user = None if session is None else uow.users.get(session.user_id)
+    if session is None or session.revoked_at is not None or session.expires_at <= now:
+        _refused(request, session.user_id if session else None, now)
+        return None
+    if user is None or not user.is_active:
+        _refused(request, session.user_id, now)
+        return None
     if now - session.last_seen_at > idle_limit(state, user):
         with state.uow_factory() as uow:
             uow.web_sessions.revoke(session.id, now)
+            _audit_session_refused(uow, request, user.id, now)
             uow.commit()
         return None
     # refresh the idle clock at most once a minute (fewer writes under load)
     if now - session.last_seen_at > dt.timedelta(minutes=1):
-        with state.uow_factory() as uow:
-            uow.web_sessions.touch(session.id, now)
-            uow.commit()
+        try:
+            with state.uow_factory() as uow:
+                uow.web_sessions.touch(session.id, now)
+                uow.commit()
+        except StorageError:
+            pass  # full or read-only storage (RL-10): the idle clock only runs out sooner
     return SignedIn(session, user, None)
+
+
+def _refused(request: Request, user_id: str | None, now: dt.datetime) -> None:
+    """A session cookie that opens nothing (forged, expired, signed out, user disabled):
+    recorded as a failed authentication (reliability-security.md #29), without the token.
+
+    The request is answered as signed out either way: when storage cannot take the
+    record (full or read-only, RL-10) the refusal is logged instead of failing the
+    sign-in page too.
+    """
+    try:
+        with state_of(request).uow_factory() as uow:
+            _audit_session_refused(uow, request, user_id, now)
+            uow.commit()
+    except StorageError:
+        log.warning("refused session cookie not audited: storage unavailable")
+
+
+def _audit_session_refused(
+    uow: UnitOfWork, request: Request, user_id: str | None, at: dt.datetime
+) -> None:
+    uow.audit.record(
+        AuditEvent(
+            actor_id=user_id,
+            actor_role="anonymous",
+            action="authenticate",
+            object_type="session",
+            object_id=None,
+            client_id=None,
+            outcome="denied",
+            request_id=str(getattr(request.state, "request_id", "") or "") or None,
+            at=at,
+        )
+    )
 
 
 def require_session(request: Request) -> SignedIn:
@@ -155,8 +209,15 @@ def network_key(request: Request) -> str:
     return "net:" + hashlib.sha256(host.encode("utf-8")).hexdigest()
 
 
-def sign_in(request: Request, response: Response, email: str, password: str) -> SignedIn:
-    """Check the credentials, open a session and set its cookie; raises ProblemError on refusal."""
+def sign_in(
+    request: Request, response: Response, email: str, password: str, code: str | None = None
+) -> SignedIn:
+    """Check the credentials, open a session and set its cookie; raises ProblemError on refusal.
+
+    A user with a second factor (`twostep.web.second_factor`) also needs ``code``: without
+    one the answer is ``mfa-required`` (the password is not recorded as a success, so it
+    does not reset the throttle); a wrong, old or replayed code counts as a failure.
+    """
     state = state_of(request)
     now = state.clock()
     acct, net = account_key(email), network_key(request)
@@ -178,13 +239,40 @@ def sign_in(request: Request, response: Response, email: str, password: str) -> 
         stored = uow.users.password_hash(user.id) if user is not None else None
         ok = state.hasher.verify(stored or dummy_hash(state.hasher), password)
         ok = ok and user is not None and stored is not None and user.is_active
-        uow.login_attempts.record(acct, now, ok)
-        uow.login_attempts.record(net, now, ok)
+        if not ok:
+            uow.login_attempts.record(acct, now, False)
+            # only failures count for the network: a success of an account the attacker
+            # owns must not reset a credential-stuffing run
+            uow.login_attempts.record(net, now, False)
         if not ok or user is None:
             _audit_login(uow, None, "denied", request, now)
             uow.commit()
             raise ProblemError("unauthenticated", "the e-mail address or the password is not right")
-        token = secrets.token_urlsafe(32)
+        enrolment = uow.mfa.get(user.id)
+        if enrolment is not None and enrolment.enabled:
+            if not code or not code.strip():
+                _audit_login(uow, user, "denied", request, now, factor=True)
+                uow.commit()
+                raise ProblemError(
+                    "mfa-required", "enter the 6-digit code from your authenticator app"
+                )
+            if not use_code(uow, enrolment, code, now):
+                uow.login_attempts.record(acct, now, False)
+                uow.login_attempts.record(net, now, False)
+                _audit_login(uow, user, "denied", request, now, factor=True)
+                uow.commit()
+                raise ProblemError(
+                    "unauthenticated",
+                    "the code is not right or was already used; wait for the next code",
+                )
+        uow.login_attempts.record(acct, now, True)
+        # re-authentication ends the session the browser presented (ASVS 7.2.4)
+        presented = request.cookies.get(COOKIE)
+        if presented and len(presented) <= 200:
+            old = uow.web_sessions.by_token_hash(token_hash(presented))
+            if old is not None:
+                uow.web_sessions.revoke(old.id, now)
+        token = new_token()
         session = WebSession(
             id=new_id(),
             user_id=user.id,
@@ -223,7 +311,8 @@ def sign_out(request: Request, response: Response) -> None:
     if found is not None:
         now = state.clock()
         with state.uow_factory() as uow:
-            uow.web_sessions.revoke(found.session.id, now)
+            # every session of the user ends, on other devices too (a shared clinic PC)
+            uow.web_sessions.revoke_user(found.user.id, now)
             uow.audit.record(
                 AuditEvent(
                     found.user.id,
@@ -241,14 +330,21 @@ def sign_out(request: Request, response: Response) -> None:
 
 
 def _audit_login(
-    uow: UnitOfWork, user: User | None, outcome: str, request: Request, at: dt.datetime
+    uow: UnitOfWork,
+    user: User | None,
+    outcome: str,
+    request: Request,
+    at: dt.datetime,
+    *,
+    factor: bool = False,
 ) -> None:
+    """One ``login`` event; ``factor``: refused at the second factor (object ``mfa``)."""
     uow.audit.record(
         AuditEvent(
             actor_id=user.id if user else None,
             actor_role="+".join(sorted(r.value for r in user.roles)) if user else "anonymous",
             action="login",
-            object_type="session",
+            object_type="mfa" if factor else "session",
             object_id=None,
             client_id=None,
             outcome="ok" if outcome == "ok" else "denied",

@@ -16,6 +16,7 @@ from typing import Literal
 from fastapi import Path, Query, Request, Response
 from pydantic import Field
 
+from twostep.errors import NotFoundError
 from twostep.instruments.registry import Catalogue
 from twostep.services.assignments import assign_therapist, end_assignment
 from twostep.services.clinic_admin import (
@@ -33,6 +34,14 @@ from twostep.services.clinic_admin import (
 from twostep.web.api import router
 from twostep.web.api.schemas import PROBLEM_RESPONSES, OutModel, StrictModel
 from twostep.web.deps import actor_of
+from twostep.web.etag import (
+    READ_RESPONSES,
+    VERSIONED_RESPONSES,
+    IfMatch,
+    etag,
+    expected_version,
+    with_etag,
+)
 from twostep.web.idempotency import idempotent
 from twostep.web.policy import A, allow
 from twostep.web.state import state_of
@@ -49,6 +58,7 @@ class AccountOut(OutModel):
     roles: list[RoleName]
     is_active: bool
     created_at: datetime | None
+    etag: str = Field(description='The ETag to send in If-Match to change it, e.g. "v3"')
 
 
 class AccountCreated(OutModel):
@@ -111,6 +121,7 @@ class ClinicOut(OutModel):
     instruments: list[str]
     checkin_every_days: int
     available_instruments: list[str]
+    etag: str = Field(description='The ETag to send in If-Match to change it, e.g. "v3"')
 
 
 class ClinicPatch(StrictModel):
@@ -133,6 +144,7 @@ def account_out(a: AccountView) -> AccountOut:
         roles=list(a.roles),
         is_active=a.is_active,
         created_at=a.created_at,
+        etag=etag(a.version),
     )
 
 
@@ -149,6 +161,7 @@ def clinic_out(request: Request, c: ClinicSettings) -> ClinicOut:
         instruments=list(c.instruments),
         checkin_every_days=c.checkin_every_days,
         available_instruments=sorted(offerable(state_of(request).catalogue)),
+        etag=etag(c.version),
     )
 
 
@@ -192,6 +205,22 @@ def users_create(body: AccountIn, request: Request) -> AccountCreated:
     )
 
 
+@router.get(
+    "/admin/users/{user_id}",
+    name=allow("api.admin.users.get", A, what=_what("one account (with its ETag)"), clinical=False),
+    response_model=AccountOut,
+    responses=READ_RESPONSES,
+)
+def users_get(
+    request: Request, response: Response, user_id: str = Path(max_length=64, pattern=ID_PATTERN)
+) -> AccountOut:
+    for a in list_accounts(state_of(request).uow_factory, actor_of(request)):
+        if a.id == user_id:
+            with_etag(response, a.version)
+            return account_out(a)
+    raise NotFoundError("no account with this id")
+
+
 @router.patch(
     "/admin/users/{user_id}",
     name=allow(
@@ -201,13 +230,16 @@ def users_create(body: AccountIn, request: Request) -> AccountCreated:
         clinical=False,
     ),
     response_model=AccountChanged,
-    responses=PROBLEM_RESPONSES,
+    responses=VERSIONED_RESPONSES,
 )
 def users_update(
     body: AccountPatch,
     request: Request,
+    response: Response,
     user_id: str = Path(max_length=64, pattern=ID_PATTERN),
+    if_match: IfMatch = None,
 ) -> AccountChanged:
+    version = expected_version(if_match)
     state = state_of(request)
     actor = actor_of(request)
     generated = None
@@ -219,7 +251,9 @@ def users_update(
         is_active=body.is_active,
         display_name=body.display_name,
         now=state.clock(),
+        expected_version=version,
     )
+    with_etag(response, account.version)
     if body.password is not None or body.generate_password:
         generated = reset_password(
             state.uow_factory,
@@ -294,10 +328,12 @@ def assignments_end(
     "/admin/clinic",
     name=allow("api.admin.clinic.get", A, what=_what("the clinic's settings"), clinical=False),
     response_model=ClinicOut,
-    responses=PROBLEM_RESPONSES,
+    responses=READ_RESPONSES,
 )
-def clinic_get(request: Request) -> ClinicOut:
-    return clinic_out(request, clinic_settings(state_of(request).uow_factory, actor_of(request)))
+def clinic_get(request: Request, response: Response) -> ClinicOut:
+    settings = clinic_settings(state_of(request).uow_factory, actor_of(request))
+    with_etag(response, settings.version)
+    return clinic_out(request, settings)
 
 
 @router.patch(
@@ -309,9 +345,12 @@ def clinic_get(request: Request) -> ClinicOut:
         clinical=False,
     ),
     response_model=ClinicOut,
-    responses=PROBLEM_RESPONSES,
+    responses=VERSIONED_RESPONSES,
 )
-def clinic_update(body: ClinicPatch, request: Request) -> ClinicOut:
+def clinic_update(
+    body: ClinicPatch, request: Request, response: Response, if_match: IfMatch = None
+) -> ClinicOut:
+    version = expected_version(if_match)
     state = state_of(request)
     out = update_clinic_settings(
         state.uow_factory,
@@ -321,5 +360,7 @@ def clinic_update(body: ClinicPatch, request: Request) -> ClinicOut:
         delay_notice=body.delay_notice,
         instruments=body.instruments,
         checkin_every_days=body.checkin_every_days,
+        expected_version=version,
     )
+    with_etag(response, out.version)
     return clinic_out(request, out)

@@ -14,6 +14,7 @@ from datetime import datetime
 from fastapi import Request, Response
 from pydantic import Field, StrictFloat, StrictInt
 
+from twostep.errors import Problem, ResponseValidationError
 from twostep.services.checkin import checkins_due, record_checkin
 from twostep.services.crisis_resources import crisis_resources
 from twostep.services.drafts import discard_draft, get_draft, save_draft
@@ -21,6 +22,15 @@ from twostep.services.texts import ExplanationText
 from twostep.web.api import router
 from twostep.web.api.schemas import PROBLEM_RESPONSES, OutModel, StrictModel
 from twostep.web.deps import actor_of
+from twostep.web.etag import (
+    READ_RESPONSES,
+    VERSIONED_RESPONSES,
+    IfMatch,
+    IfNoneMatch,
+    etag,
+    expected_version,
+    with_etag,
+)
 from twostep.web.idempotency import idempotent
 from twostep.web.policy import C, allow
 from twostep.web.problems import ProblemError
@@ -53,6 +63,7 @@ class DraftOut(OutModel):
     show_crisis_resources: bool = False
     crisis_text: str | None = None
     delay_notice: str | None = None
+    etag: str = Field(description='The ETag to send in If-Match to change it, e.g. "v3"')
 
 
 class CheckinIn(StrictModel):
@@ -86,6 +97,14 @@ class CheckinOut(OutModel):
     analysis_failed: bool
 
 
+def answers_pointed(exc: ResponseValidationError) -> ResponseValidationError:
+    """The same problems located under ``answers`` (the item ids are keys of that object)."""
+    return ResponseValidationError(
+        [Problem(f"answers.{p.where}", p.code, p.message) for p in exc.problems],
+        context=exc.context,
+    )
+
+
 def explanation_out(e: ExplanationText) -> ExplanationOut:
     return ExplanationOut(
         topic=e.topic, label=e.label, level=int(e.level), text=e.client, details=e.client_details
@@ -117,17 +136,19 @@ def due(request: Request) -> list[DueOut]:
     "/me/checkins/{instrument_id}/draft",
     name=allow("api.me.checkins.draft.get", C, what="the client's own draft of a questionnaire"),
     response_model=DraftOut,
-    responses=PROBLEM_RESPONSES,
+    responses=READ_RESPONSES,
 )
-def draft_get(request: Request, instrument_id: str) -> DraftOut:
+def draft_get(request: Request, response: Response, instrument_id: str) -> DraftOut:
     st = state_of(request)
     draft = get_draft(st.uow_factory, actor_of(request), instrument_id)
     if draft is None:
         raise ProblemError("not-found", "no draft of this questionnaire")
+    with_etag(response, draft.version)
     return DraftOut(
         instrument_id=draft.instrument_id,
         answers=dict(draft.answers),
         updated_at=draft.updated_at,
+        etag=etag(draft.version),
     )
 
 
@@ -139,13 +160,31 @@ def draft_get(request: Request, instrument_id: str) -> DraftOut:
         what="save answers to the client's draft (a risk answer alerts the therapist at once)",
     ),
     response_model=DraftOut,
-    responses=PROBLEM_RESPONSES,
+    responses=VERSIONED_RESPONSES,
 )
-def draft_put(request: Request, instrument_id: str, body: DraftIn) -> DraftOut:
+def draft_put(
+    request: Request,
+    response: Response,
+    instrument_id: str,
+    body: DraftIn,
+    if_match: IfMatch = None,
+    if_none_match: IfNoneMatch = None,
+) -> DraftOut:
+    """Merge answers into the draft: ``If-Match`` its ETag, or ``If-None-Match: *`` to start one."""
+    version = expected_version(if_match, if_none_match, may_create=True)
     st = state_of(request)
+    if version is None and get_draft(st.uow_factory, actor_of(request), instrument_id) is None:
+        # If-Match: * names "the stored draft": there is none (RFC 9110 §13.1.1)
+        raise ProblemError("precondition-failed", "there is no draft yet: use If-None-Match: *")
     state = save_draft(
-        st.uow_factory, actor_of(request), instrument_id, body.answers, now=st.clock()
+        st.uow_factory,
+        actor_of(request),
+        instrument_id,
+        body.answers,
+        now=st.clock(),
+        expected_version=version,
     )
+    with_etag(response, state.draft.version)
     return DraftOut(
         instrument_id=state.draft.instrument_id,
         answers=dict(state.draft.answers),
@@ -155,6 +194,7 @@ def draft_put(request: Request, instrument_id: str, body: DraftIn) -> DraftOut:
         show_crisis_resources=state.show_crisis_resources,
         crisis_text=state.crisis_text,
         delay_notice=crisis_resources(st.uow_factory, actor_of(request)).delay_notice,
+        etag=etag(state.draft.version),
     )
 
 
@@ -186,16 +226,19 @@ def create(request: Request, body: CheckinIn) -> CheckinOut:
     st = state_of(request)
     actor = actor_of(request)
     now = st.clock()
-    result = record_checkin(
-        st.uow_factory,
-        actor,
-        actor.user_id,
-        body.instrument_id,
-        body.answers,
-        now,
-        norms=st.norms,
-        now=now,
-    )
+    try:
+        result = record_checkin(
+            st.uow_factory,
+            actor,
+            actor.user_id,
+            body.instrument_id,
+            body.answers,
+            now,
+            norms=st.norms,
+            now=now,
+        )
+    except ResponseValidationError as exc:  # name the answer by its JSON pointer (/answers/…)
+        raise answers_pointed(exc) from None
     adm = result.administration
     texts = [explanation_out(e) for e in result.explanations]
     main = next((t.text for t in texts if t.topic != "risk"), texts[0].text if texts else None)

@@ -17,7 +17,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import Request
+from fastapi import Request, Response
 from pydantic import BeforeValidator, Field
 
 from twostep.domain.records import (
@@ -43,20 +43,33 @@ from twostep.services.goals import GasPoint, GoalInput, GoalView, StepInput
 from twostep.web.api import router
 from twostep.web.api.schemas import PROBLEM_RESPONSES, OutModel, StrictModel
 from twostep.web.deps import actor_of
+from twostep.web.etag import (
+    READ_RESPONSES,
+    VERSIONED_RESPONSES,
+    IfMatch,
+    etag,
+    expected_version,
+    with_etag,
+)
 from twostep.web.idempotency import idempotent
 from twostep.web.policy import C, allow
 from twostep.web.state import state_of
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: The calendar days a body may name (goal target dates, step due dates).
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2100, 12, 31)
 
 
 def _iso_day(value: object) -> object:
     """A calendar day given as ``YYYY-MM-DD`` text (JSON has no date type); nothing else."""
     if isinstance(value, str) and _DAY.fullmatch(value):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             raise ValueError("not a calendar date") from None
+        if not FIRST_DAY <= day <= LAST_DAY:  # a typo (1850, 2999), not a plan
+            raise ValueError(f"not a plausible date ({FIRST_DAY} to {LAST_DAY})")
+        return day
     if value is None:
         return value
     raise ValueError("expected a date as YYYY-MM-DD")
@@ -154,6 +167,7 @@ class StepOut(OutModel):
     due_on: date | None
     done: bool
     done_at: datetime | None
+    etag: str = Field(description='The ETag to send in If-Match to change it, e.g. "v3"')
 
 
 class ReviewOut(OutModel):
@@ -191,6 +205,7 @@ class GoalOut(OutModel):
     steps: list[StepOut]
     reviews: list[ReviewOut]
     review_status: ReviewStatusOut
+    etag: str = Field(description='The ETag to send in If-Match to change it, e.g. "v3"')
 
 
 class GasPointOut(OutModel):
@@ -206,7 +221,9 @@ class GoalsOut(OutModel):
 
 
 def step_out(s: GoalStep) -> StepOut:
-    return StepOut(id=s.id, text=s.text, due_on=s.due_on, done=s.done, done_at=s.done_at)
+    return StepOut(
+        id=s.id, text=s.text, due_on=s.due_on, done=s.done, done_at=s.done_at, etag=etag(s.version)
+    )
 
 
 def review_out(r: GoalReview, t_by_day: dict[date, float | None]) -> ReviewOut:
@@ -248,6 +265,7 @@ def goal_out(v: GoalView, t_by_day: dict[date, float | None]) -> GoalOut:
             due=v.review.due,
             overdue=v.review.overdue,
         ),
+        etag=etag(g.version),
     )
 
 
@@ -269,8 +287,7 @@ def find_goal(request: Request, goal_id: str) -> GoalView:
 def list_goals(request: Request) -> GoalsOut:
     actor = actor_of(request)
     uow = state_of(request).uow_factory
-    views = goals_service.list_goals(uow, actor, actor.user_id)
-    trend = goals_service.gas_trend(uow, actor, actor.user_id)
+    views, trend = goals_service.goals_and_trend(uow, actor, actor.user_id)
     t_by_day = t_scores_by_day(trend.points)
     return GoalsOut(
         goals=[goal_out(v, t_by_day) for v in views],
@@ -297,13 +314,30 @@ def create_goal(body: GoalIn, request: Request) -> GoalOut:
     return goal_out(view, {})
 
 
+@router.get(
+    "/me/goals/{goal_id}",
+    name=allow("api.me.goals.get", C, what="one of the client's goals (with its ETag)"),
+    response_model=GoalOut,
+    responses=READ_RESPONSES,
+)
+def get_goal(goal_id: str, request: Request, response: Response) -> GoalOut:
+    view = find_goal(request, goal_id)
+    actor = actor_of(request)
+    trend = goals_service.gas_trend(state_of(request).uow_factory, actor, actor.user_id)
+    with_etag(response, view.goal.version)
+    return goal_out(view, t_scores_by_day(trend.points))
+
+
 @router.patch(
     "/me/goals/{goal_id}",
     name=allow("api.me.goals.update", C, what="change a goal's SMART fields"),
     response_model=GoalOut,
-    responses=PROBLEM_RESPONSES,
+    responses=VERSIONED_RESPONSES,
 )
-def update_goal(goal_id: str, body: GoalPatch, request: Request) -> GoalOut:
+def update_goal(
+    goal_id: str, body: GoalPatch, request: Request, response: Response, if_match: IfMatch = None
+) -> GoalOut:
+    version = expected_version(if_match)
     old = find_goal(request, goal_id).goal
     given = body.model_dump(exclude_unset=True)
     if "levels" in given and body.levels is not None:
@@ -329,8 +363,13 @@ def update_goal(goal_id: str, body: GoalPatch, request: Request) -> GoalOut:
         weight=old.weight,
     )
     view = goals_service.update_goal(
-        state_of(request).uow_factory, actor_of(request), goal_id, merged
+        state_of(request).uow_factory,
+        actor_of(request),
+        goal_id,
+        merged,
+        expected_version=version if version is not None else old.version,
     )
+    with_etag(response, view.goal.version)
     return goal_out(view, {})
 
 
@@ -349,19 +388,50 @@ def add_step(goal_id: str, body: StepIn, request: Request) -> StepOut:
     return step_out(step)
 
 
+def find_step(request: Request, goal_id: str, step_id: str) -> GoalStep:
+    """A step of one of the signed-in client's own goals (`NotFoundError` otherwise)."""
+    for s in find_goal(request, goal_id).steps:
+        if s.id == step_id:
+            return s
+    raise not_found("goal step")
+
+
+@router.get(
+    "/me/goals/{goal_id}/steps/{step_id}",
+    name=allow("api.me.goals.steps.get", C, what="one step of a goal (with its ETag)"),
+    response_model=StepOut,
+    responses=READ_RESPONSES,
+)
+def get_step(goal_id: str, step_id: str, request: Request, response: Response) -> StepOut:
+    step = find_step(request, goal_id, step_id)
+    with_etag(response, step.version)
+    return step_out(step)
+
+
 @router.patch(
     "/me/goals/{goal_id}/steps/{step_id}",
     name=allow("api.me.goals.steps.done", C, what="tick a goal step done (or not)"),
     response_model=StepOut,
-    responses=PROBLEM_RESPONSES,
+    responses=VERSIONED_RESPONSES,
 )
-def set_step_done(goal_id: str, step_id: str, body: StepDoneIn, request: Request) -> StepOut:
-    view = find_goal(request, goal_id)
-    if step_id not in {s.id for s in view.steps}:
-        raise not_found("goal step")
+def set_step_done(
+    goal_id: str,
+    step_id: str,
+    body: StepDoneIn,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> StepOut:
+    version = expected_version(if_match)
+    find_step(request, goal_id, step_id)
     step = goals_service.set_step_done(
-        state_of(request).uow_factory, actor_of(request), step_id, body.done
+        state_of(request).uow_factory,
+        actor_of(request),
+        step_id,
+        body.done,
+        expected_version=version,
     )
+    with_etag(response, step.version)
     return step_out(step)
 
 
@@ -743,6 +813,7 @@ class StressorOut(OutModel):
     started_on: date
     ended_on: date | None
     description: str
+    etag: str = Field(description='The ETag to send in If-Match to change it, e.g. "v3"')
 
 
 def stressor_out(s: Stressor) -> StressorOut:
@@ -753,6 +824,7 @@ def stressor_out(s: Stressor) -> StressorOut:
         started_on=s.started_on,
         ended_on=s.ended_on,
         description=s.description,
+        etag=etag(s.version),
     )
 
 
@@ -784,16 +856,44 @@ def add_stressor(body: StressorIn, request: Request) -> StressorOut:
     return stressor_out(s)
 
 
+@router.get(
+    "/me/stressors/{stressor_id}",
+    name=allow("api.me.stressors.get", C, what="one stressor or life event (with its ETag)"),
+    response_model=StressorOut,
+    responses=READ_RESPONSES,
+)
+def get_stressor(stressor_id: str, request: Request, response: Response) -> StressorOut:
+    actor = actor_of(request)
+    rows = journal_service.list_stressors(state_of(request).uow_factory, actor, actor.user_id)
+    for s in rows:
+        if s.id == stressor_id:
+            with_etag(response, s.version)
+            return stressor_out(s)
+    raise not_found("stressor")
+
+
 @router.patch(
     "/me/stressors/{stressor_id}",
     name=allow("api.me.stressors.end", C, what="mark a stressor as over"),
     response_model=StressorOut,
-    responses=PROBLEM_RESPONSES,
+    responses=VERSIONED_RESPONSES,
 )
-def end_stressor(stressor_id: str, body: StressorEndIn, request: Request) -> StressorOut:
+def end_stressor(
+    stressor_id: str,
+    body: StressorEndIn,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> StressorOut:
+    version = expected_version(if_match)
     s = journal_service.end_stressor(
-        state_of(request).uow_factory, actor_of(request), stressor_id, body.ended_on
+        state_of(request).uow_factory,
+        actor_of(request),
+        stressor_id,
+        body.ended_on,
+        expected_version=version,
     )
+    with_etag(response, s.version)
     return stressor_out(s)
 
 
@@ -915,6 +1015,9 @@ def add_contact(body: ContactIn, request: Request) -> ContactOut:
 
 class SharingOut(OutModel):
     sharing: dict[str, bool]
+    etag: str = Field(
+        description='The ETag of all the choices together, to send in If-Match, e.g. "v3"'
+    )
 
 
 class SharingPatch(StrictModel):
@@ -923,35 +1026,46 @@ class SharingPatch(StrictModel):
     sharing: dict[Annotated[str, Field(max_length=50)], bool] = Field(max_length=20)
 
 
+def sharing_out(state: journal_service.SharingState) -> SharingOut:
+    return SharingOut(
+        sharing={str(k): v for k, v in state.sharing.items()}, etag=etag(state.version)
+    )
+
+
 @router.get(
     "/me/sharing",
     name=allow("api.me.sharing.get", C, what="the client's sharing choices"),
     response_model=SharingOut,
-    responses=PROBLEM_RESPONSES,
+    responses=READ_RESPONSES,
 )
-def get_sharing(request: Request) -> SharingOut:
+def get_sharing(request: Request, response: Response) -> SharingOut:
     actor = actor_of(request)
-    got = journal_service.get_sharing(state_of(request).uow_factory, actor, actor.user_id)
-    return SharingOut(sharing={str(k): v for k, v in got.items()})
+    got = journal_service.get_sharing_state(state_of(request).uow_factory, actor, actor.user_id)
+    with_etag(response, got.version)
+    return sharing_out(got)
 
 
 @router.patch(
     "/me/sharing",
     name=allow("api.me.sharing.set", C, what="share a kind of entry or keep it private"),
     response_model=SharingOut,
-    responses=PROBLEM_RESPONSES,
+    responses=VERSIONED_RESPONSES,
 )
-def set_sharing(body: SharingPatch, request: Request) -> SharingOut:
+def set_sharing(
+    body: SharingPatch, request: Request, response: Response, if_match: IfMatch = None
+) -> SharingOut:
+    version = expected_version(if_match)
     actor = actor_of(request)
     uow = state_of(request).uow_factory
     known = {k.value for k in EntryKind}
     unknown = [k for k in body.sharing if k not in known]
     if unknown:
         raise _invalid("sharing", "not_allowed", f"kinds must be among: {', '.join(sorted(known))}")
-    for kind, shared in body.sharing.items():
-        journal_service.set_sharing(uow, actor, actor.user_id, kind, shared)
-    got = journal_service.get_sharing(uow, actor, actor.user_id)
-    return SharingOut(sharing={str(k): v for k, v in got.items()})
+    got = journal_service.set_sharing_choices(
+        uow, actor, actor.user_id, body.sharing, expected_version=version
+    )
+    with_etag(response, got.version)
+    return sharing_out(got)
 
 
 class AccessOut(OutModel):

@@ -14,9 +14,9 @@ import dataclasses
 from typing import Literal
 
 from fastapi import Query, Request
+from pydantic import Field
 
 from twostep.services.outcomes import (
-    THRESHOLD,
     Cell,
     OutcomeRow,
     ServiceOutcomes,
@@ -72,11 +72,14 @@ class OutcomesOut(OutModel):
     total: RowOut
     rows: list[RowOut]
     periods: list[str]
-    n_episodes: int
-    n_ongoing: int
-    n_finished_not_computable: int
-    n_attendance_from_pairs: int
+    n_episodes: int | None = Field(description="null: fewer than the threshold (researchers)")
+    n_ongoing: int | None
+    n_finished_not_computable: int | None
+    n_attendance_from_pairs: int | None
     suppression_threshold: int
+    rounded_to: int = Field(
+        description="shown counts are multiples of this: 5 for researchers, 1 (exact) for staff"
+    )
     confidence: str
     definitions: list[DefinitionOut]
     norms: list[NormsOut]
@@ -115,7 +118,8 @@ def outcomes_out(o: ServiceOutcomes) -> OutcomesOut:
         n_ongoing=o.n_ongoing,
         n_finished_not_computable=o.n_finished_not_computable,
         n_attendance_from_pairs=o.n_attendance_from_pairs,
-        suppression_threshold=THRESHOLD,
+        suppression_threshold=o.threshold,
+        rounded_to=o.rounded_to,
         confidence="95 % Wilson score interval",
         definitions=[
             DefinitionOut(rate=d.key, title=d.title, plain=d.plain, definition=d.definition)

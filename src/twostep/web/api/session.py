@@ -14,6 +14,8 @@ from twostep.web.sessions import sign_in, sign_out
 class LoginIn(StrictModel):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+    #: the current TOTP code (or a recovery code) of a user with a second factor
+    code: str | None = Field(default=None, max_length=64)
 
 
 class Me(OutModel):
@@ -33,8 +35,11 @@ class Me(OutModel):
     status_code=201,
 )
 def create_session(body: LoginIn, request: Request, response: Response) -> Me:
-    """Sign in; the response carries the CSRF token for later changes (header X-CSRF-Token)."""
-    signed = sign_in(request, response, body.email, body.password)
+    """Sign in; the response carries the CSRF token for later changes (header X-CSRF-Token).
+
+    With a second factor on, send ``code`` too (otherwise 401 ``/problems/mfa-required``).
+    """
+    signed = sign_in(request, response, body.email, body.password, body.code)
     u = signed.user
     return Me(
         id=u.id,

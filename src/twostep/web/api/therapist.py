@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from pydantic import Field
 
 from twostep.domain.records import Alert
@@ -30,7 +30,7 @@ from twostep.services.appointments import (
     mark_missed,
     set_focus_tags,
 )
-from twostep.services.goals import gas_trend, list_goals, record_review
+from twostep.services.goals import goals_and_trend, list_goals, record_review
 from twostep.services.journal import list_session_topics, mark_topic_addressed
 from twostep.services.session_prep import prepare_session
 from twostep.services.timeline import client_timeline
@@ -38,6 +38,14 @@ from twostep.services.triage import caseload_triage
 from twostep.web.api import router
 from twostep.web.api.schemas import PROBLEM_RESPONSES, OutModel, StrictModel
 from twostep.web.deps import actor_of
+from twostep.web.etag import (
+    READ_RESPONSES,
+    VERSIONED_RESPONSES,
+    IfMatch,
+    etag,
+    expected_version,
+    with_etag,
+)
 from twostep.web.idempotency import idempotent
 from twostep.web.pages.therapist import REASON_LABELS
 from twostep.web.policy import T, allow
@@ -187,6 +195,7 @@ class AppointmentOut(OutModel):
     status: str
     focus_tags: list[str]
     assessment_only: bool
+    etag: str = Field(description='The ETag to send in If-Match to change it, e.g. "v3"')
 
 
 class AppointmentsOut(OutModel):
@@ -379,8 +388,7 @@ def goals(request: Request, client_id: str) -> GoalsOut:
     """Each goal with its level descriptors, steps, reviews and review status; the GAS trend."""
     st = state_of(request)
     actor = actor_of(request)
-    views = list_goals(st.uow_factory, actor, client_id, now=st.clock())
-    trend = gas_trend(st.uow_factory, actor, client_id)
+    views, trend = goals_and_trend(st.uow_factory, actor, client_id, now=st.clock())
     return GoalsOut(
         client_id=client_id,
         goals=[plain(v) for v in views],
@@ -471,6 +479,7 @@ def _appointment_out(a: Any) -> AppointmentOut:
         status=a.status.value,
         focus_tags=list(a.focus_tags),
         assessment_only=a.assessment_only,
+        etag=etag(a.version),
     )
 
 
@@ -486,27 +495,51 @@ def appointments(request: Request, client_id: str) -> AppointmentsOut:
     return AppointmentsOut(appointments=[_appointment_out(a) for a in found])
 
 
-def _own_appointment(request: Request, client_id: str, appointment_id: str) -> None:
+def _own_appointment(request: Request, client_id: str, appointment_id: str) -> Any:
     st = state_of(request)
     found = list_appointments(st.uow_factory, actor_of(request), client_id)
-    if not any(a.id == appointment_id for a in found):
-        raise NotFoundError("no appointment with this id")
+    for a in found:
+        if a.id == appointment_id:
+            return a
+    raise NotFoundError("no appointment with this id")
+
+
+@router.get(
+    "/clients/{client_id}/appointments/{appointment_id}",
+    name=allow("api.therapist.appointment.get", T, what="one appointment (with its ETag)"),
+    response_model=AppointmentOut,
+    responses=READ_RESPONSES,
+)
+def appointment(
+    request: Request, response: Response, client_id: str, appointment_id: str
+) -> AppointmentOut:
+    found = _own_appointment(request, client_id, appointment_id)
+    with_etag(response, found.version)
+    return _appointment_out(found)
 
 
 @router.put(
     "/clients/{client_id}/appointments/{appointment_id}/focus-tags",
     name=allow("api.therapist.appointment.tags", T, what="replace the session-focus tags"),
     response_model=AppointmentOut,
-    responses=PROBLEM_RESPONSES,
+    responses=VERSIONED_RESPONSES,
 )
 def focus_tags(
-    request: Request, client_id: str, appointment_id: str, body: FocusTagsIn
+    request: Request,
+    response: Response,
+    client_id: str,
+    appointment_id: str,
+    body: FocusTagsIn,
+    if_match: IfMatch = None,
 ) -> AppointmentOut:
+    version = expected_version(if_match)
     _own_appointment(request, client_id, appointment_id)
     st = state_of(request)
-    return _appointment_out(
-        set_focus_tags(st.uow_factory, actor_of(request), appointment_id, body.tags)
+    changed = set_focus_tags(
+        st.uow_factory, actor_of(request), appointment_id, body.tags, expected_version=version
     )
+    with_etag(response, changed.version)
+    return _appointment_out(changed)
 
 
 @router.post(

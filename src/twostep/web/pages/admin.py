@@ -17,7 +17,7 @@ from typing import Annotated, TypeVar
 from fastapi import Form, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from twostep.errors import ConflictError, ValidationError
+from twostep.errors import ConflictError, StaleVersionError, ValidationError
 from twostep.services.assignments import assign_therapist, end_assignment
 from twostep.services.clinic_admin import (
     clinic_settings,
@@ -31,6 +31,7 @@ from twostep.services.clinic_admin import (
 )
 from twostep.web.api.admin import offerable
 from twostep.web.deps import actor_of
+from twostep.web.etag import CHANGED_ELSEWHERE, form_version
 from twostep.web.pages import router
 from twostep.web.policy import A, allow
 from twostep.web.render import render
@@ -107,6 +108,8 @@ def _attempt(
     """Run a change; on a broken rule or a conflict, the page with the message in ``section``."""
     try:
         return action()
+    except StaleVersionError:
+        return _page(request, status_code=409, errors={section: [CHANGED_ELSEWHERE]}, form=form)
     except ValidationError as exc:
         messages = [f"{p.where}: {p.message}" for p in exc.problems]
         return _page(request, status_code=422, errors={section: messages}, form=form)
@@ -176,13 +179,19 @@ def change_roles(
     request: Request,
     user_id: PathId,
     roles: Annotated[list[str], Form()] = [],  # noqa: B006
+    version: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     state = state_of(request)
     out = _attempt(
         request,
         f"user-{user_id}",
         lambda: update_account(
-            state.uow_factory, actor_of(request), user_id, roles=roles, now=state.clock()
+            state.uow_factory,
+            actor_of(request),
+            user_id,
+            roles=roles,
+            now=state.clock(),
+            expected_version=form_version(version),
         ),
     )
     return out if isinstance(out, HTMLResponse) else _again("roles")
@@ -203,6 +212,7 @@ def change_active(
     request: Request,
     user_id: PathId,
     active: Annotated[str, Form(pattern="^(yes|no)$")],
+    version: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     state = state_of(request)
     want = active == "yes"
@@ -210,7 +220,12 @@ def change_active(
         request,
         f"user-{user_id}",
         lambda: update_account(
-            state.uow_factory, actor_of(request), user_id, is_active=want, now=state.clock()
+            state.uow_factory,
+            actor_of(request),
+            user_id,
+            is_active=want,
+            now=state.clock(),
+            expected_version=form_version(version),
         ),
     )
     return (
@@ -315,6 +330,7 @@ def update_clinic(
     delay_notice: Annotated[str, Form(max_length=2000)] = "",
     instruments: Annotated[list[str], Form()] = [],  # noqa: B006
     checkin_every_days: Annotated[str, Form(max_length=4)] = "",
+    version: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     state = state_of(request)
     every: int | None
@@ -333,6 +349,7 @@ def update_clinic(
             delay_notice=delay_notice,
             instruments=instruments,
             checkin_every_days=every,
+            expected_version=form_version(version),
         ),
     )
     return out if isinstance(out, HTMLResponse) else _again("clinic")

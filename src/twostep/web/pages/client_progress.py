@@ -44,10 +44,10 @@ from twostep.web.state import state_of
 __all__ = ["GrowthBar", "GrowthRow", "growth_rows"]
 
 
-def _measures(request: Request) -> tuple[MeasureProgress, ...]:
+def _measures(request: Request, only: str | None = None) -> tuple[MeasureProgress, ...]:
     st = state_of(request)
     actor = actor_of(request)
-    return my_progress(st.uow_factory, actor, actor.user_id, norms=st.norms)
+    return my_progress(st.uow_factory, actor, actor.user_id, norms=st.norms, only=only)
 
 
 @router.get(
@@ -85,7 +85,7 @@ def progress_page(request: Request) -> Response:
     response_class=Response,
 )
 def progress_chart(request: Request, instrument_id: str) -> Response:
-    for m in _measures(request):
+    for m in _measures(request, only=instrument_id):  # that measure alone (one kernel call)
         if m.instrument_id == instrument_id:
             return Response(measure_chart_svg(m), media_type="image/svg+xml")
     raise ProblemError("not-found")

@@ -30,7 +30,7 @@ from starlette.datastructures import FormData
 
 from twostep.domain.records import EntryKind, SelfCareActivity, StressorCategory
 from twostep.domain.skills import SKILLS, get_skill
-from twostep.errors import NotFoundError, ValidationError
+from twostep.errors import NotFoundError, StaleVersionError, ValidationError
 from twostep.interop.fhir import client_bundle, dumps
 from twostep.services import goals as goals_service
 from twostep.services import journal as journal_service
@@ -39,6 +39,7 @@ from twostep.services.audit import access_log
 from twostep.services.goals import GoalInput, GoalView, StepInput
 from twostep.services.records_io import EXPORT_COLUMNS, client_records, export_scores
 from twostep.web.deps import actor_of
+from twostep.web.etag import form_version
 from twostep.web.pages import router
 from twostep.web.policy import C, allow
 from twostep.web.render import render
@@ -337,6 +338,13 @@ def _page(
     return render(request, template, full, status_code=422 if errors else 200)
 
 
+def _stale_page(request: Request, template: str, ctx: Mapping[str, object]) -> HTMLResponse:
+    """The page again, as stored now, after a form based on an older version (409)."""
+    full = {"form": {}, "errors": {}, "field_labels": FIELD_LABELS, **ctx}
+    full["changed_elsewhere_notice"] = True
+    return render(request, template, full, status_code=409)
+
+
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -465,6 +473,7 @@ def _goal_detail(
     *,
     form: Mapping[str, str] | None = None,
     errors: Errors | None = None,
+    changed_elsewhere: bool = False,
 ) -> Response:
     view = _find_goal(request, goal_id)
     actor, me = _me(request)
@@ -483,7 +492,10 @@ def _goal_detail(
         "rating_words": RATING_0_3,
         "saved": request.query_params.get("saved") == "1",
         "today": _today(request),
+        "changed_elsewhere_notice": changed_elsewhere,
     }
+    if changed_elsewhere:
+        return _stale_page(request, "client/goals_detail.html", ctx)
     return _page(request, "client/goals_detail.html", ctx, form=form, errors=errors)
 
 
@@ -523,7 +535,16 @@ def _tick_step(request: Request, goal_id: str, step_id: str, f: Form) -> Respons
     if step_id not in {s.id for s in view.steps}:
         raise not_found("goal step")
     done = f.text("done") != "0"
-    goals_service.set_step_done(state_of(request).uow_factory, actor_of(request), step_id, done)
+    try:
+        goals_service.set_step_done(
+            state_of(request).uow_factory,
+            actor_of(request),
+            step_id,
+            done,
+            expected_version=form_version(f.text("version")),
+        )
+    except StaleVersionError:
+        return _goal_detail(request, goal_id, changed_elsewhere=True)
     return _see_other(f"/me/goals/{goal_id}#step-{step_id}")
 
 
@@ -932,8 +953,14 @@ def _end_stressor(request: Request, stressor_id: str, f: Form) -> Response:
         assert end is not None
         try:
             journal_service.end_stressor(
-                state_of(request).uow_factory, actor_of(request), stressor_id, end
+                state_of(request).uow_factory,
+                actor_of(request),
+                stressor_id,
+                end,
+                expected_version=form_version(f.text("version")),
             )
+        except StaleVersionError:
+            return _stale_page(request, "client/stressors.html", _stressors_ctx(request))
         except ValidationError as exc:
             f.errors.update(errors_of(exc))
         else:
@@ -1069,9 +1096,15 @@ async def support_contact(request: Request) -> Response:
 
 def _privacy_ctx(request: Request) -> dict[str, object]:
     actor, me = _me(request)
-    sharing = journal_service.get_sharing(state_of(request).uow_factory, actor, me)
+    state = journal_service.get_sharing_state(state_of(request).uow_factory, actor, me)
+    sharing = state.sharing
     kinds = [(k.value, SHARING_WORDS[k][0], SHARING_WORDS[k][1], sharing[k]) for k in EntryKind]
-    return {"kinds": kinds, "saved": request.query_params.get("saved") == "1"}
+    return {
+        "kinds": kinds,
+        "saved": request.query_params.get("saved") == "1",
+        "sharing_version": state.version,
+        "changed_elsewhere_notice": False,
+    }
 
 
 @router.get(
@@ -1087,13 +1120,20 @@ def _save_sharing(request: Request, f: Form) -> Response:
     actor, me = _me(request)
     uow = state_of(request).uow_factory
     current = journal_service.get_sharing(uow, actor, me)
+    changes: dict[str, bool] = {}
     for kind in EntryKind:
         choice = f.text(f"share_{kind.value}")
         if choice not in ("yes", "no"):
             continue
         wanted = choice == "yes"
         if current[kind] != wanted:
-            journal_service.set_sharing(uow, actor, me, kind, wanted)
+            changes[kind.value] = wanted
+    version = form_version(f.text("version"))
+    if changes:
+        try:
+            journal_service.set_sharing_choices(uow, actor, me, changes, expected_version=version)
+        except StaleVersionError:
+            return _stale_page(request, "client/privacy.html", _privacy_ctx(request))
     return _see_other("/me/privacy?saved=1")
 
 

@@ -6,6 +6,7 @@ from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from twostep.domain.records import Role
+from twostep.web.mfa import must_enrol
 from twostep.web.pages import router
 from twostep.web.policy import A, C, R, T, allow, public
 from twostep.web.problems import ProblemError
@@ -43,19 +44,25 @@ def login_submit(
     request: Request,
     email: str = Form(..., max_length=320),
     password: str = Form(..., max_length=1024),
+    code: str = Form("", max_length=64),
 ) -> Response:
     response = RedirectResponse("/", status_code=303)
     try:
-        signed = sign_in(request, response, email, password)
+        signed = sign_in(request, response, email, password, code or None)
     except ProblemError as exc:
         status = 429 if exc.kind == "too-many-requests" else 401
         page = render(
-            request, "login.html", {"message": exc.detail, "email": email}, status_code=status
+            request,
+            "login.html",
+            {"message": exc.detail, "email": email, "code_needed": exc.kind == "mfa-required"},
+            status_code=status,
         )
         for k, v in exc.headers.items():
             page.headers[k] = v
         return page
-    response.headers["Location"] = home_for(signed.user.roles)
+    # staff who must still set up a second factor go straight to its page (AN-05)
+    home = "/account/mfa" if must_enrol(request, signed) else home_for(signed.user.roles)
+    response.headers["Location"] = home
     return response
 
 

@@ -36,10 +36,10 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f} %"
 
 
-def cell_text(c: Cell) -> dict[str, str]:
+def cell_text(c: Cell, threshold: int = THRESHOLD) -> dict[str, str]:
     """What one cell shows: the rate, its interval and counts, or why it is hidden."""
     if c.hidden == "small":
-        return {"rate": "fewer than 10", "ci": "", "counts": "", "hidden": "small"}
+        return {"rate": f"fewer than {threshold}", "ci": "", "counts": "", "hidden": "small"}
     if c.hidden == "complementary":
         return {
             "rate": "hidden",
@@ -65,11 +65,11 @@ def _context(result: ServiceOutcomes) -> dict[str, object]:
                 "label": r.label,
                 "kind": r.kind,
                 "is_own": r.is_own,
-                "cells": [cell_text(c) for c in r.cells],
+                "cells": [cell_text(c, result.threshold) for c in r.cells],
             }
             for r in rows
         ],
-        "threshold": THRESHOLD,
+        "threshold": result.threshold,
         "group_labels": GROUP_LABELS,
         "groups": [g.value for g in Grouping],
         "period_value": result.period or "all",

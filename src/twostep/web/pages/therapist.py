@@ -29,7 +29,13 @@ from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from twostep.domain.records import Alert, AlertKind, AlertStatus, EntryKind
-from twostep.errors import ConflictError, NotFoundError, TwostepError, ValidationError
+from twostep.errors import (
+    ConflictError,
+    NotFoundError,
+    StaleVersionError,
+    TwostepError,
+    ValidationError,
+)
 from twostep.instruments.registry import get_instrument
 from twostep.reports.charts import client_chart_svg
 from twostep.services import alerts as alert_service
@@ -50,6 +56,7 @@ from twostep.services.timeline import ScoreEntry, Timeline, client_timeline
 from twostep.services.triage import caseload_triage
 from twostep.web.charts import series_of
 from twostep.web.deps import actor_of
+from twostep.web.etag import CHANGED_ELSEWHERE, form_version
 from twostep.web.pages import router
 from twostep.web.policy import T, allow
 from twostep.web.render import render
@@ -69,6 +76,7 @@ REASON_LABELS: Mapping[str, tuple[str, str]] = {
     "plateau": ("Plateau", "watch"),
     "goal_review_overdue": ("Goal review overdue", "watch"),
     "missed_sessions": ("Missed sessions", "watch"),
+    "open_alert": ("Open alert", "watch"),
 }
 
 ALERT_LABELS: Mapping[AlertKind, str] = {
@@ -375,7 +383,9 @@ def therapist_chart_svg(m: MeasureProgress) -> str:
 )
 def chart_svg(request: Request, client_id: str, instrument_id: str) -> Response:
     st = state_of(request)
-    measures = my_progress(st.uow_factory, actor_of(request), client_id, norms=st.norms)
+    measures = my_progress(
+        st.uow_factory, actor_of(request), client_id, norms=st.norms, only=instrument_id
+    )
     found = next((m for m in measures if m.instrument_id == instrument_id), None)
     if found is None or not found.points:
         raise NotFoundError("no chart for this measure")
@@ -675,13 +685,20 @@ def appointment_tags(
     client_id: str,
     appointment_id: str,
     tags: Annotated[str, Form(max_length=1_000)] = "",
+    version: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     _client_appointment(request, client_id, appointment_id)
     key = f"appointment-{appointment_id}"
     try:
         set_focus_tags(
-            state_of(request).uow_factory, actor_of(request), appointment_id, split_tags(tags)
+            state_of(request).uow_factory,
+            actor_of(request),
+            appointment_id,
+            split_tags(tags),
+            expected_version=form_version(version),
         )
+    except StaleVersionError:
+        return _prep_page(request, client_id, errors={key: [CHANGED_ELSEWHERE]}, status_code=409)
     except ValidationError as exc:
         return _prep_page(request, client_id, errors={key: _problem_messages(exc)}, status_code=422)
     return _back(client_id, "prep", key)
