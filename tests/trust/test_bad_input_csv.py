@@ -12,10 +12,8 @@ docs/bad-input.md maps each case to its test and explains every deviation.
 from __future__ import annotations
 
 import gzip
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,46 +24,15 @@ from typer.testing import CliRunner, Result
 
 from twostep.cli import main
 from twostep.storage import tables as t
-from twostep.storage import upgrade
-from twostep.storage.tables import metadata
 
-from .conftest import KEYS_ENV, Clinic, engine_for, make_clinic
+from .conftest import KEYS_ENV
+from .import_env import ImportEnv, clear_twostep_settings, import_env
 
 ITEMS = ",".join(f"item_{i}" for i in range(1, 10))
 HEADER = f"client_id,date,instrument,score,{ITEMS}"
 
 
-@dataclass
-class Env:
-    url: str
-    engine: sa.Engine
-    home: Clinic
-    away: Clinic
-    therapist: str  # e-mail of the home clinic's therapist
-    folder: Path
-
-    def counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            return {
-                tbl.name: int(
-                    conn.execute(sa.select(sa.func.count()).select_from(tbl)).scalar_one()
-                )
-                for tbl in metadata.sorted_tables
-            }
-
-    def audit_since(self, after: int) -> list[sa.Row[tuple[str, str]]]:
-        a = t.audit_log.c
-        with self.engine.connect() as conn:
-            return list(conn.execute(sa.select(a.action, a.outcome).where(a.id > after)))
-
-    def last_audit_id(self) -> int:
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(t.audit_log.c.id), 0))
-                ).scalar_one()
-            )
-
+class Env(ImportEnv):
     def write(self, name: str, data: str | bytes) -> Path:
         path = self.folder / name
         path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
@@ -88,22 +55,13 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    folder = tmp_path_factory.mktemp("bad-csv")
-    url = f"sqlite:///{folder / 'records.db'}"
-    upgrade(url)
-    engine = engine_for(url)
-    home, away = make_clinic(engine, "h"), make_clinic(engine, "w")
-    try:
-        yield Env(url, engine, home, away, f"therapisth@{home.clinic_id[:8]}.example.org", folder)
-    finally:
-        engine.dispose()
+    with import_env(tmp_path_factory.mktemp("bad-csv")) as e:
+        yield Env(**vars(e))
 
 
 @pytest.fixture(autouse=True)
 def no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("TWOSTEP_"):
-            monkeypatch.delenv(name)
+    clear_twostep_settings(monkeypatch)
 
 
 def run(env: Env, path: Path, *extra: str, **settings: str) -> Result:

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,65 +32,26 @@ from twostep.instruments.registry import get_instrument
 from twostep.instruments.scoring import score_submission
 from twostep.interop.fhir import operation_outcome, questionnaire_response
 from twostep.storage import tables as t
-from twostep.storage import upgrade
-from twostep.storage.tables import metadata
 
-from .conftest import KEYS_ENV, Clinic, engine_for, make_clinic
+from .conftest import KEYS_ENV
+from .import_env import ImportEnv, clear_twostep_settings, import_env
 
 LOINC = "http://loinc.org"
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@dataclass
-class Env:
-    url: str
-    engine: sa.Engine
-    home: Clinic
-    away: Clinic
-    therapist: str
-    folder: Path
-
-    def counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            return {
-                tbl.name: int(
-                    conn.execute(sa.select(sa.func.count()).select_from(tbl)).scalar_one()
-                )
-                for tbl in metadata.sorted_tables
-            }
-
-    def last_audit_id(self) -> int:
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(t.audit_log.c.id), 0))
-                ).scalar_one()
-            )
-
-    def outcomes_since(self, after: int) -> list[str]:
-        a = t.audit_log.c
-        with self.engine.connect() as conn:
-            return list(conn.execute(sa.select(a.outcome).where(a.id > after)).scalars())
+Env = ImportEnv
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    folder = tmp_path_factory.mktemp("bad-fhir")
-    url = f"sqlite:///{folder / 'records.db'}"
-    upgrade(url)
-    engine = engine_for(url)
-    home, away = make_clinic(engine, "h"), make_clinic(engine, "w")
-    try:
-        yield Env(url, engine, home, away, f"therapisth@{home.clinic_id[:8]}.example.org", folder)
-    finally:
-        engine.dispose()
+    with import_env(tmp_path_factory.mktemp("bad-fhir")) as e:
+        yield e
 
 
 @pytest.fixture(autouse=True)
 def no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("TWOSTEP_"):
-            monkeypatch.delenv(name)
+    clear_twostep_settings(monkeypatch)
 
 
 _serial = iter(range(1, 1_000_000))
