@@ -179,6 +179,15 @@ def criterion3(y: list[float | None], pre: int, post: int, p: RefParams, *, loss
     return diff > critical_t(len(before), len(after), p) * pooled
 
 
+def c1(scale: RefScale, p: RefParams) -> float:
+    """Criterion 1's cut-off with its slack: a set ``crit1`` gets a 1e-9 relative slack
+    (decimal scores meet a cut-off they reach exactly: ORS 32.3 - 25.3 = 6.9999999999999964
+    meets C1 = 7), the default (the RC) the slack of the scale's threshold."""
+    if p.crit1 is not None:
+        return p.crit1 - TOLERANCE * max(1.0, p.crit1)
+    return scale.rc - scale.tol
+
+
 def criteria12(y_pre: float, y_post: float, crit1: float, p: RefParams, *, loss: bool) -> bool:
     """Criteria 1 (absolute, ``>= C1``) and 2 (``>= 25 %`` of the pregain score).
 
@@ -198,7 +207,7 @@ def sudden_events(
 ) -> list[RefEvent]:
     """All sudden gains (or losses) of one client."""
     y = [scale.severity(v) for v in scores]
-    crit1 = p.crit1 if p.crit1 is not None else scale.rc - scale.tol  # C1 = the RC
+    crit1 = c1(scale, p)
     intake = next((i for i, v in enumerate(y) if v is not None), None)
     events: list[RefEvent] = []
     if intake is None:
@@ -343,7 +352,7 @@ def analyse_client(
     y1: float = y[intake]
     for i in range(intake, n):
         res.t[i] = i - intake + 1
-    crit1 = p.crit1 if p.crit1 is not None else scale.rc - scale.tol  # C1 = the RC
+    crit1 = c1(scale, p)
 
     # ---- status (first rule that applies) and plateau
     for i in scored:

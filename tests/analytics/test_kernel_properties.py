@@ -234,6 +234,10 @@ def test_kernel_equals_reference_with_even_fixed_rc(
 @settings(max_examples=100, deadline=None)
 @given(batch=batches(40, decimals=True), params=analysis_params())
 @example(batch={"a": Client([27.3, 27.3, 27.3, 32.3, 32.3, 32.3])}, params=AnalysisParams())
+@example(  # a set C1 of 7 met by a decimal drop of exactly 7 (32.3 - 25.3 in floats: 6.99...96)
+    batch={"a": Client([5.0, *[None] * 11, 23.0, 32.3, 25.3])},
+    params=AnalysisParams(sudden_gains=SuddenGainParams(crit1=7.0)),
+)
 def test_kernel_equals_reference_on_decimal_ors(batch: Batch, params: AnalysisParams) -> None:
     check_against_reference(batch, ORS, params)
 
