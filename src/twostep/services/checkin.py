@@ -586,6 +586,9 @@ def checkins_due(
         if clinic is None:
             return ()
         every = timedelta(days=clinic.checkin_every_days)
+        histories: dict[str, list[Administration]] = {}
+        for a in uow.administrations.for_clients([client_id]):  # one query for every instrument
+            histories.setdefault(a.instrument_id, []).append(a)
         out = []
         for iid in clinic.instruments:
             try:
@@ -593,7 +596,7 @@ def checkins_due(
             except UnknownInstrumentError:
                 log.error("clinic %s lists an instrument not in the catalogue", clinic.id)
                 continue
-            course = current_course(client_id, uow.administrations.history(client_id, iid))
+            course = current_course(client_id, histories.get(iid, []))
             last = course.administrations[-1].completed_at if course.administrations else None
             due = (last + every) if last is not None else at
             out.append(CheckinDue(iid, instrument.short_name, last, due, due <= at))

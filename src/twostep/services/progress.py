@@ -31,12 +31,12 @@ from twostep.analytics.contexts import explain_client
 from twostep.analytics.norms_model import NormsModel
 from twostep.analytics.scale import Scale
 from twostep.domain.ports import UnitOfWork, UnitOfWorkFactory
-from twostep.domain.records import EntryKind, StressorCategory
+from twostep.domain.records import Administration, EntryKind, StressorCategory
 from twostep.services.access import Actor, ClientAccess, client_access
 from twostep.services.audit import AuditNote, audited
 from twostep.services.goals import GasPoint, gas_explanation, gas_points
-from twostep.services.histories import analyze_courses, current_course
-from twostep.services.setback_context import context_facts, explain_at
+from twostep.services.histories import Course, analyze_courses, current_course
+from twostep.services.setback_context import ClientContext, explain_at, load_context
 from twostep.services.texts import ExplanationText, texts_for
 from twostep.services.validation import utcnow
 
@@ -113,20 +113,24 @@ def my_progress(
 
     def op(uow: UnitOfWork, note: AuditNote) -> tuple[MeasureProgress, ...]:
         access = note.granted(client_access(uow, actor, client_id))
-        instruments = sorted(
-            {a.instrument_id for a in uow.administrations.for_clients([client_id])}
-        )
+        histories: dict[str, list[Administration]] = {}
+        for a in uow.administrations.for_clients([client_id]):
+            histories.setdefault(a.instrument_id, []).append(a)
+        everything = histories
         if only is not None:
-            instruments = [i for i in instruments if i == only]
-        markers: tuple[StressorMarker, ...] = ()
-        if access.sees(EntryKind.STRESSORS):
-            markers = tuple(
-                StressorMarker(s.started_on, s.ended_on, s.category, s.severity)
-                for s in uow.stressors.for_client(client_id)
-            )
+            histories = {i: h for i, h in histories.items() if i == only}
+        if not histories:
+            return ()
+        # once for every measure, from the administrations already read
+        context = load_context(uow, access, scales=scales, histories=everything)
+        markers = tuple(
+            StressorMarker(started, ended, StressorCategory(category), severity)
+            for category, severity, started, ended in context.stressors
+        )
         out = []
-        for iid in instruments:
-            m = _measure(uow, access, iid, markers, scales, norms)
+        for iid in sorted(histories):
+            course = current_course(client_id, histories[iid])
+            m = _measure(access, iid, course, context, markers, scales, norms)
             if m is not None:
                 out.append(m)
         return tuple(out)
@@ -135,15 +139,14 @@ def my_progress(
 
 
 def _measure(
-    uow: UnitOfWork,
     access: ClientAccess,
     iid: str,
+    course: Course,
+    context: ClientContext,
     markers: tuple[StressorMarker, ...],
     scales: Mapping[str, Scale] | None,
     norms: Mapping[str, NormsModel] | None,
 ) -> MeasureProgress | None:
-    cid = access.client_id
-    course = current_course(cid, uow.administrations.history(cid, iid))
     result = analyze_courses(iid, [course], scales=scales, norms=norms)
     if result.analysis is None or result.scale is None:
         return None
@@ -183,7 +186,7 @@ def _measure(
         )
     staff = access.is_therapist
     last = len(course.administrations) - 1
-    facts = context_facts(uow, access, course.administrations[last].completed_at, scales=scales)
+    facts = context.facts_at(course.administrations[last].completed_at)
     latest = texts_for(explain_at(result, 0, last, facts=facts), staff=staff)
     summary = explain_client(result.analysis, 0)
     return MeasureProgress(

@@ -43,7 +43,7 @@ from twostep.services.alliance_followup import AllianceFollowUp, alliance_state
 from twostep.services.audit import AuditNote, audited
 from twostep.services.goals import GoalReviewStatus, review_status
 from twostep.services.process_signs import collect_signs
-from twostep.services.setback_context import context_facts
+from twostep.services.setback_context import load_context
 from twostep.services.timeline import ScoreEntry, score_entries
 from twostep.services.validation import utcnow
 
@@ -53,6 +53,7 @@ __all__ = [
     "SessionPrep",
     "SkillSummary",
     "prepare_session",
+    "session_suggestions",
 ]
 
 #: Latest labels with which support suggestions are shown (methods.md §12).
@@ -118,6 +119,33 @@ def prepare_session(
         access = note.granted(client_access(uow, actor, client_id))
         access.require_therapist("prepare a session")
         return _prep(uow, access, at, scales, norms)
+
+    return audited(uow_factory, actor, "read", "session_prep", op, client_id=client_id)
+
+
+def session_suggestions(
+    uow_factory: UnitOfWorkFactory,
+    actor: Actor,
+    client_id: str,
+    *,
+    now: datetime | None = None,
+    scales: Mapping[str, Scale] | None = None,
+    norms: Mapping[str, NormsModel] | None = None,
+) -> tuple[tuple[Suggestion, ...], tuple[str, ...]]:
+    """Only the support suggestions of `prepare_session` and the signals that call for them.
+
+    The same rules on the same numbers as the full summary, without the
+    summary's other parts and without explanation texts (a client's page shows
+    the suggestions box beside its timeline, which has the texts already).
+    """
+    at = now or utcnow()
+
+    def op(uow: UnitOfWork, note: AuditNote) -> tuple[tuple[Suggestion, ...], tuple[str, ...]]:
+        access = note.granted(client_access(uow, actor, client_id))
+        access.require_therapist("prepare a session")
+        scores = score_entries(uow, access, explain=False, scales=scales, norms=norms)
+        alliance = tuple(alliance_state(uow, client_id, staff=True, scales=scales))
+        return _suggestions(uow, access, at, scores, alliance)
 
     return audited(uow_factory, actor, "read", "session_prep", op, client_id=client_id)
 
@@ -247,7 +275,7 @@ def _suggestions(
             if label in SUGGESTION_SIGNALS:
                 because.append(f"{s.instrument_name}: {label}")
     signs = collect_signs(uow, access, at)
-    facts = context_facts(uow, access, at)
+    facts = load_context(uow, access, ruptures=False).facts_at(at)  # its stressors only
     measured = [a for a in alliance if a.latest_score is not None]
     recent = max(measured, key=lambda a: a.latest_at or at, default=None)
     inputs = SupportInputs(

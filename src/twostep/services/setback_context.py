@@ -24,9 +24,9 @@ explanation uses the general statement `GENERAL_STATEMENT`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from statistics import fmean
 
 from twostep.analytics.contexts import administration_context
@@ -58,12 +58,14 @@ from twostep.services.texts import ExplanationText, texts_for
 __all__ = [
     "ALLIANCE_INSTRUMENTS",
     "GENERAL_STATEMENT",
+    "ClientContext",
     "ContextFacts",
     "SetbackContext",
     "SetbackQuery",
     "SetbackStatProvider",
     "context_facts",
     "explain_at",
+    "load_context",
     "setback_context",
     "setback_query",
 ]
@@ -130,6 +132,38 @@ def explain_at(
     return explain_administration(replace(ctx, alliance=alliance, risk=risk))
 
 
+def alliance_rupture_times(
+    uow: UnitOfWork,
+    client_id: str,
+    *,
+    scales: Mapping[str, Scale] | None = None,
+    histories: Mapping[str, Sequence[Administration]] | None = None,
+) -> tuple[datetime, ...]:
+    """When the current course's alliance administrations showed a rupture (one kernel call per measure).
+
+    A rupture is the kernel's alliance label ``rupture`` or
+    ``unrepaired_escalation`` (methods.md §6.4) on an SRS/WAI-SR administration.
+    ``histories``: the client's current administrations by instrument, when
+    the caller has loaded them already (else they are read here).
+    """
+    times: list[datetime] = []
+    for iid in ALLIANCE_INSTRUMENTS:
+        history = (
+            histories.get(iid, ())
+            if histories is not None
+            else uow.administrations.history(client_id, iid)
+        )
+        course = current_course(client_id, history)
+        if not course.administrations:
+            continue
+        result = analyze_courses(iid, [course], scales=scales)
+        for pos, a in enumerate(course.administrations):
+            sig = result.signals(0, pos)
+            if sig is not None and sig.alliance in ("rupture", "unrepaired_escalation"):
+                times.append(a.completed_at)
+    return tuple(sorted(times))
+
+
 def alliance_rupture_between(
     uow: UnitOfWork,
     client_id: str,
@@ -138,19 +172,89 @@ def alliance_rupture_between(
     *,
     scales: Mapping[str, Scale] | None = None,
 ) -> bool:
-    """Whether an alliance administration in ``(start, end]`` shows a rupture (one kernel call per measure)."""
-    for iid in ALLIANCE_INSTRUMENTS:
-        course = current_course(client_id, uow.administrations.history(client_id, iid))
-        if not any(start < a.completed_at <= end for a in course.administrations):
-            continue
-        result = analyze_courses(iid, [course], scales=scales)
-        for pos, a in enumerate(course.administrations):
-            if not start < a.completed_at <= end:
-                continue
-            sig = result.signals(0, pos)
-            if sig is not None and sig.alliance in ("rupture", "unrepaired_escalation"):
-                return True
-    return False
+    """Whether an alliance administration in ``(start, end]`` shows a rupture."""
+    return any(start < at <= end for at in alliance_rupture_times(uow, client_id, scales=scales))
+
+
+@dataclass(frozen=True)
+class ClientContext:
+    """A client's context streams, loaded once, from which `ContextFacts` for any day follow.
+
+    A view that explains several administrations (every measure of the
+    progress page, every setback of the timeline) loads the streams and runs
+    the alliance analysis once instead of once per administration.
+    ``stressors`` and ``self_care`` hold only what the access may see.
+    """
+
+    #: (category, severity, started_on, ended_on) of each visible stressor
+    stressors: tuple[tuple[str, int, date, date | None], ...]
+    #: (done_on, restorative) of each visible self-care entry that has a rating
+    self_care: tuple[tuple[date, int], ...]
+    #: when appointments were missed
+    missed_at: tuple[datetime, ...]
+    #: when alliance administrations showed a rupture (`alliance_rupture_times`)
+    ruptures_at: tuple[datetime, ...]
+
+    def facts_at(self, at: datetime) -> ContextFacts:
+        """The context of the 14 days up to ``at`` (methods.md §12)."""
+        start = at - _WINDOW
+        day, first_day = at.date(), start.date()
+        stressors = tuple(
+            (category, severity)
+            for category, severity, started, ended in self.stressors
+            if started <= day
+            and (ended is None or ended > first_day)
+            and severity >= STRESSOR_MIN_SEVERITY
+        )
+        recent = [r for done, r in self.self_care if first_day < done <= day]
+        before = [r for done, r in self.self_care if first_day - _BEFORE < done <= first_day]
+        drop = round(fmean(before) - fmean(recent), 2) if recent and before else None
+        return ContextFacts(
+            stressors=stressors,
+            restorative_drop=drop,
+            alliance_rupture=any(start < t <= at for t in self.ruptures_at),
+            missed_sessions=sum(1 for t in self.missed_at if start < t <= at),
+        )
+
+
+def load_context(
+    uow: UnitOfWork,
+    access: ClientAccess,
+    *,
+    scales: Mapping[str, Scale] | None = None,
+    ruptures: bool = True,
+    histories: Mapping[str, Sequence[Administration]] | None = None,
+) -> ClientContext:
+    """The client's context streams that ``access`` may see (sharing choices applied).
+
+    ``ruptures=False`` skips the alliance analysis (no rupture is then
+    reported); ``histories`` as in `alliance_rupture_times`.
+    """
+    client_id = access.client_id
+    stressors: tuple[tuple[str, int, date, date | None], ...] = ()
+    if access.sees(EntryKind.STRESSORS):
+        stressors = tuple(
+            (s.category.value, s.severity, s.started_on, s.ended_on)
+            for s in uow.stressors.for_client(client_id)
+        )
+    self_care: tuple[tuple[date, int], ...] = ()
+    if access.sees(EntryKind.SELF_CARE):
+        self_care = tuple(
+            (e.done_on, e.restorative)
+            for e in uow.self_care.for_client(client_id)
+            if e.restorative is not None
+        )
+    missed = tuple(
+        ap.scheduled_at
+        for ap in uow.appointments.for_client(client_id)
+        if ap.status is AppointmentStatus.MISSED
+    )
+    rupture_times = (
+        alliance_rupture_times(uow, client_id, scales=scales, histories=histories)
+        if ruptures
+        else ()
+    )
+    return ClientContext(stressors, self_care, missed, rupture_times)
 
 
 def context_facts(
@@ -160,42 +264,12 @@ def context_facts(
     *,
     scales: Mapping[str, Scale] | None = None,
 ) -> ContextFacts:
-    """The context of the 14 days up to ``at`` that ``access`` may see."""
-    client_id = access.client_id
-    start = at - _WINDOW
-    day, first_day = at.date(), start.date()
-    stressors: list[tuple[str, int]] = []
-    if access.sees(EntryKind.STRESSORS):
-        for s in uow.stressors.for_client(client_id):
-            ongoing = s.started_on <= day and (s.ended_on is None or s.ended_on > first_day)
-            if ongoing and s.severity >= STRESSOR_MIN_SEVERITY:
-                stressors.append((s.category.value, s.severity))
-    drop = None
-    if access.sees(EntryKind.SELF_CARE):
-        entries = uow.self_care.for_client(client_id)
-        recent = [
-            e.restorative
-            for e in entries
-            if e.restorative is not None and first_day < e.done_on <= day
-        ]
-        before = [
-            e.restorative
-            for e in entries
-            if e.restorative is not None and first_day - _BEFORE < e.done_on <= first_day
-        ]
-        if recent and before:
-            drop = round(fmean(before) - fmean(recent), 2)
-    missed = sum(
-        1
-        for ap in uow.appointments.for_client(client_id)
-        if ap.status is AppointmentStatus.MISSED and start < ap.scheduled_at <= at
-    )
-    return ContextFacts(
-        stressors=tuple(stressors),
-        restorative_drop=drop,
-        alliance_rupture=alliance_rupture_between(uow, client_id, start, at, scales=scales),
-        missed_sessions=missed,
-    )
+    """The context of the 14 days up to ``at`` that ``access`` may see.
+
+    For several days of the same client, `load_context` once and call
+    `ClientContext.facts_at` for each.
+    """
+    return load_context(uow, access, scales=scales).facts_at(at)
 
 
 @dataclass(frozen=True)

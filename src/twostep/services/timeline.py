@@ -49,7 +49,7 @@ from twostep.instruments.registry import get_instrument
 from twostep.services.access import Actor, ClientAccess, client_access
 from twostep.services.audit import AuditNote, audited
 from twostep.services.histories import Signals, analyze_courses, courses_by_episode
-from twostep.services.setback_context import context_facts, explain_at
+from twostep.services.setback_context import ClientContext, explain_at, load_context
 from twostep.services.texts import ExplanationText, texts_for
 from twostep.services.validation import instant_of
 
@@ -141,6 +141,7 @@ def score_entries(
     for a in uow.administrations.for_clients([cid]):
         by_instrument.setdefault(a.instrument_id, []).append(a)
     out: list[ScoreEntry] = []
+    context: ClientContext | None = None  # loaded at the first setback that needs it
     for iid, history in sorted(by_instrument.items()):
         result = analyze_courses(iid, courses_by_episode(cid, history), scales=scales, norms=norms)
         name = get_instrument(iid).short_name
@@ -151,7 +152,11 @@ def score_entries(
                 if explain and sig is not None:
                     facts = None
                     if sig.status in _CONTEXT_LABELS or sig.event in _CONTEXT_LABELS:
-                        facts = context_facts(uow, access, adm.completed_at, scales=scales)
+                        if context is None:
+                            context = load_context(
+                                uow, access, scales=scales, histories=by_instrument
+                            )
+                        facts = context.facts_at(adm.completed_at)
                     texts = texts_for(
                         explain_at(result, ci, pos, facts=facts), staff=access.is_therapist
                     )

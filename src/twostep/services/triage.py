@@ -39,16 +39,21 @@ choices apply to the process signs and goal reviews, as everywhere.
 
 **Caching** (`TriageCache`, optional): the caseload page is the therapist's
 most-visited page, and the analysis above costs far more than the page's
-latency budget. A cache keeps each therapist's reasons together with the
-activity counters of their clients (`ActivityRepository`, bumped in the same
-transaction as every write to a client's record) and reuses them while (a)
-the caseload is the same clients, (b) no counter moved and (c) they are
-younger than ``max_age`` (default 60 s: reasons that depend on the clock
-alone — a snooze running out, "2 days ago", the four-week window — are at
-most that late). Alerts are always read fresh, so a new risk alert shows at
-once even in a cached view. The cache is per process; several processes
-stay correct because the counters live in the database. Every call is
-audited whether or not it was served from the cache.
+latency budget. The cache keeps, per therapist and client, that client's
+score and process reasons together with the client's activity counter
+(`ActivityRepository`, bumped in the same transaction as every write to a
+client's record). A view reuses a client's reasons while (a) the counter has
+not moved and (b) they are younger than ``max_age`` (default 60 s: reasons
+that depend on the clock alone — "2 days ago", the four-week window — are at
+most that late), and recomputes only the other clients, in one batch (one
+kernel call per instrument for them). One check-in thus costs the next view
+one client's analysis, not the caseload's. A client's reasons depend on that
+client's records and sharing choices only (the kernel analyses each course
+on its own), so a partly cached view equals a fresh one (tested). Alerts are
+always read fresh, so a new risk alert shows at once even in a cached view.
+The cache is per process; several processes stay correct because the
+counters live in the database. Every call is audited whether or not it was
+served from the cache.
 """
 
 from __future__ import annotations
@@ -145,39 +150,70 @@ class Triage:
 
 @dataclass(frozen=True)
 class _Cached:
-    key: tuple[tuple[str, ...], tuple[int, ...], int]
+    version: int  # the client's activity counter when computed
+    norms_key: int
     computed_at: datetime
-    reasons: dict[str, tuple[AttentionReason, ...]]  # without the alert reasons
+    reasons: tuple[AttentionReason, ...]  # without the alert reasons
 
 
 class TriageCache:
-    """Per-therapist cache of the score and process reasons (see the module docstring)."""
+    """Per (therapist, client) cache of the score and process reasons (see the module docstring).
 
-    def __init__(self, max_age: timedelta = timedelta(seconds=60)) -> None:
+    ``hits`` and ``misses`` count clients served from the cache and recomputed.
+    At most ``max_entries`` are kept; past that, expired entries are dropped
+    first, then all.
+    """
+
+    def __init__(
+        self, max_age: timedelta = timedelta(seconds=60), max_entries: int = 200_000
+    ) -> None:
         self.max_age = max_age
-        self._entries: dict[str, _Cached] = {}
+        self.max_entries = max_entries
+        self._entries: dict[tuple[str, str], _Cached] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(
-        self, therapist_id: str, key: tuple[tuple[str, ...], tuple[int, ...], int], at: datetime
-    ) -> _Cached | None:
+    def get_many(
+        self, therapist_id: str, versions: Mapping[str, int], norms_key: int, at: datetime
+    ) -> dict[str, tuple[AttentionReason, ...]]:
+        """The still valid reasons of those of ``versions``' clients that have them."""
+        found: dict[str, tuple[AttentionReason, ...]] = {}
         with self._lock:
-            found = self._entries.get(therapist_id)
-            if (
-                found is None
-                or found.key != key
-                or not (timedelta(0) <= at - found.computed_at <= self.max_age)
-            ):
-                self.misses += 1
-                return None
-            self.hits += 1
-            return found
+            for cid, version in versions.items():
+                entry = self._entries.get((therapist_id, cid))
+                if (
+                    entry is not None
+                    and entry.version == version
+                    and entry.norms_key == norms_key
+                    and timedelta(0) <= at - entry.computed_at <= self.max_age
+                ):
+                    found[cid] = entry.reasons
+            self.hits += len(found)
+            self.misses += len(versions) - len(found)
+        return found
 
-    def put(self, therapist_id: str, entry: _Cached) -> None:
+    def put_many(
+        self,
+        therapist_id: str,
+        versions: Mapping[str, int],
+        norms_key: int,
+        at: datetime,
+        reasons: Mapping[str, tuple[AttentionReason, ...]],
+    ) -> None:
         with self._lock:
-            self._entries[therapist_id] = entry
+            if len(self._entries) + len(reasons) > self.max_entries:
+                self._entries = {
+                    k: e
+                    for k, e in self._entries.items()
+                    if timedelta(0) <= at - e.computed_at <= self.max_age
+                }
+                if len(self._entries) + len(reasons) > self.max_entries:
+                    self._entries.clear()
+            for cid, found in reasons.items():
+                self._entries[(therapist_id, cid)] = _Cached(
+                    versions.get(cid, 0), norms_key, at, found
+                )
 
 
 def caseload_triage(
@@ -196,23 +232,26 @@ def caseload_triage(
         clients = caseload(uow, actor, at=at)
         note.role = Relation.THERAPIST.value
         ids = [c.id for c in clients]
-        computed = None
-        key: tuple[tuple[str, ...], tuple[int, ...], int] | None = None
+        cached: dict[str, tuple[AttentionReason, ...]] = {}
+        versions: dict[str, int] = {}
         if cache is not None:
             versions = uow.activity.versions(ids)
-            key = (tuple(ids), tuple(versions.get(i, 0) for i in ids), id(norms))
-            computed = cache.get(actor.user_id, key, at)
-        if computed is None:
-            slow: dict[str, list[AttentionReason]] = {c.id: [] for c in clients}
-            administrations = uow.administrations.for_clients(ids)
+            versions = {i: versions.get(i, 0) for i in ids}
+            cached = cache.get_many(actor.user_id, versions, id(norms), at)
+        stale = [c for c in clients if c.id not in cached]
+        if stale:
+            stale_ids = [c.id for c in stale]
+            slow: dict[str, list[AttentionReason]] = {i: [] for i in stale_ids}
+            administrations = uow.administrations.for_clients(stale_ids)
             plateau_status = _score_reasons(administrations, slow, scales, norms)
-            _process_reasons(uow, actor, clients, at, plateau_status, slow, administrations)
-            computed = _Cached(key or ((), (), 0), at, {c: tuple(r) for c, r in slow.items()})
-            if cache is not None and key is not None:
-                cache.put(actor.user_id, computed)
+            _process_reasons(uow, actor, stale, at, plateau_status, slow, administrations)
+            fresh = {i: tuple(r) for i, r in slow.items()}
+            if cache is not None:
+                cache.put_many(actor.user_id, versions, id(norms), at, fresh)
+            cached = {**cached, **fresh}
         reasons: dict[str, list[AttentionReason]] = {c.id: [] for c in clients}
         signals = _alert_reasons(uow, ids, at, reasons)  # always fresh: risk shows at once
-        for cid, found in computed.reasons.items():
+        for cid, found in cached.items():
             if cid in reasons:
                 reasons[cid].extend(found)
         _signal_alert_reasons(signals, at, reasons)

@@ -50,7 +50,7 @@ from twostep.services.client_card import client_card
 from twostep.services.goals import gas_trend, list_goals, record_review
 from twostep.services.journal import list_session_topics, mark_topic_addressed
 from twostep.services.progress import MeasureProgress, my_progress
-from twostep.services.session_prep import prepare_session
+from twostep.services.session_prep import prepare_session, session_suggestions
 from twostep.services.setback_context import SetbackContext, setback_context
 from twostep.services.timeline import ScoreEntry, Timeline, client_timeline
 from twostep.services.triage import caseload_triage
@@ -327,7 +327,9 @@ def _timeline_page(
     context: SetbackContext | None = None
     if setback is not None:
         context = setback_context(st.uow_factory, actor, setback.administration.id, norms=st.norms)
-    prep = prepare_session(st.uow_factory, actor, client_id, now=now, norms=st.norms)
+    suggestions, because = session_suggestions(
+        st.uow_factory, actor, client_id, now=now, norms=st.norms
+    )
     supporters = {
         i.record.id: getattr(i.record, "name", "")
         for i in timeline.items
@@ -341,8 +343,8 @@ def _timeline_page(
         "open_alerts": alerts,
         "setback": setback,
         "setback_context": context,
-        "suggestions": prep.suggestions,
-        "suggestions_because": prep.suggestions_because,
+        "suggestions": suggestions,
+        "suggestions_because": because,
         "supporters": supporters,
         "errors": errors or {},
         "section": "timeline",
