@@ -96,7 +96,7 @@ def test_a_partly_cached_view_equals_a_fresh_one_whichever_clients_moved(world: 
 def test_the_cache_stays_within_its_size() -> None:
     cache = triage.TriageCache(max_age=timedelta(seconds=60), max_entries=3)
     versions = {f"c{i}": 1 for i in range(3)}
-    cache.put_many("t", versions, 0, NOW, {c: () for c in versions})
+    cache.put_many("t", versions, 0, NOW, dict.fromkeys(versions, ()))
     later = NOW + timedelta(seconds=61)
     cache.put_many("t", {"c9": 1}, 0, later, {"c9": ()})
     assert cache.get_many("t", {**versions, "c9": 1}, 0, later) == {"c9": ()}

@@ -37,7 +37,7 @@ CSP = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
-#: Charts are SVG documents drawn by matplotlib, with style attributes and no script.
+#: Charts are SVG documents (`twostep.reports.charts`) with style attributes and no script.
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Unsafe routes that run before a session exists (CSRF does not apply: nothing to ride on).
