@@ -73,6 +73,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted (413 above it)."
     )
+    max_in_flight: int = Field(
+        default=64,
+        ge=0,
+        description="Requests in flight at once per server process; past it, 503 `overloaded` "
+        "with Retry-After at once instead of a queue that grows without bound (0: no bound; "
+        "twostep.web.admission).",
+    )
+    worker_threads: int = Field(
+        default=40,
+        ge=1,
+        le=1000,
+        description="Threads per server process that run the app's synchronous routes "
+        "(twostep.web.admission).",
+    )
     max_import_bytes: int = Field(
         default=100 * 1024 * 1024,
         ge=1024,

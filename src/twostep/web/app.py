@@ -16,6 +16,7 @@ from twostep.config import Settings, require_production_ready
 from twostep.domain.ports import UnitOfWorkFactory
 from twostep.instruments.registry import Catalogue
 from twostep.security.passwords import Hasher
+from twostep.web.admission import AdmissionControl
 from twostep.web.middleware import SecurityMiddleware
 from twostep.web.problems import install_handlers
 from twostep.web.state import WebState
@@ -77,6 +78,11 @@ def create_app(
         read_factory=read_factory,
     )
     app.add_middleware(SecurityMiddleware)
+    app.add_middleware(  # the outermost layer: a refusal costs nothing else
+        AdmissionControl,
+        max_in_flight=settings.max_in_flight,
+        worker_threads=settings.worker_threads,
+    )
     install_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_package_dir("static"))), name="static")
     _include_routers(app)

@@ -72,6 +72,7 @@ PROBLEMS: dict[str, ProblemType] = {
         ProblemType(
             "/problems/storage-unavailable", "Storage is unavailable; nothing was saved", 503
         ),
+        ProblemType("/problems/overloaded", "The server is busy; try again in a moment", 503),
         ProblemType("/problems/server-error", "Something went wrong on our side", 500),
         ProblemType("/problems/bad-request", "Bad request", 400),
         ProblemType("/problems/invalid-idempotency-key", "Idempotency-Key must be a UUID", 400),
