@@ -4,9 +4,9 @@ Without a bound, a server that is offered more work than its CPU can do
 queues every request behind all earlier ones (uvicorn accepts them, the
 thread pool runs them in turn): latency grows without limit and, in the end,
 *every* client times out. With a bound, the requests past it are answered at
-once with ``503`` (problem type ``overloaded``) and ``Retry-After``, which the
-app's offline sync and any HTTP client treat as "try again shortly"; the
-requests admitted keep their normal latency. Nothing has been read or stored
+once with ``503`` (problem type ``overloaded``) and ``Retry-After``: "try
+again shortly" (a write retried with its ``Idempotency-Key`` is stored once);
+the requests admitted keep their normal latency. Nothing has been read or stored
 for a refused request.
 
 Two settings (`twostep.config.Settings`):
