@@ -72,9 +72,6 @@ def test_since_the_last_attended_session(world: World) -> None:
     flagged = [s.area for s in prep.suggestions if s.flagged]
     assert flagged[:2] == ["life_events", "goals"]
     assert prep.suggestions_because == ("PHQ-9: deteriorated", "PHQ-9: red")
-    # the client page's suggestions box: the same answer without the rest of the summary
-    only = session_prep.session_suggestions(f, world.actor("ther_a"), cid, now=NOW)
-    assert only == (prep.suggestions, prep.suggestions_because)
 
 
 def test_without_a_past_session_everything_counts(world: World) -> None:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from twostep.domain.ports import UnitOfWork, UnitOfWorkFactory
 from twostep.domain.records import EntryKind
-from twostep.services.access import Actor, client_access
+from twostep.services.access import Actor, ClientAccess, client_access
 from twostep.services.audit import AuditNote, audited
 
-__all__ = ["ClientCard", "client_card"]
+__all__ = ["ClientCard", "card_of", "client_card"]
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,16 @@ def client_card(uow_factory: UnitOfWorkFactory, actor: Actor, client_id: str) ->
     """Name and sharing choices of a client the actor may reach (404 otherwise)."""
 
     def op(uow: UnitOfWork, note: AuditNote) -> ClientCard:
-        access = note.granted(client_access(uow, actor, client_id))
-        return ClientCard(
-            client_id=client_id,
-            display_name=access.client.display_name,
-            shared_kinds=tuple(k for k in EntryKind if access.sees(k)),
-            private_kinds=tuple(k for k in EntryKind if not access.sees(k)),
-        )
+        return card_of(note.granted(client_access(uow, actor, client_id)))
 
     return audited(uow_factory, actor, "read", "client", op, client_id=client_id)
+
+
+def card_of(access: ClientAccess) -> ClientCard:
+    """The card of the client ``access`` was granted for (inside a use case)."""
+    return ClientCard(
+        client_id=access.client_id,
+        display_name=access.client.display_name,
+        shared_kinds=tuple(k for k in EntryKind if access.sees(k)),
+        private_kinds=tuple(k for k in EntryKind if not access.sees(k)),
+    )

@@ -53,7 +53,7 @@ __all__ = [
     "SessionPrep",
     "SkillSummary",
     "prepare_session",
-    "session_suggestions",
+    "suggestions_for",
 ]
 
 #: Latest labels with which support suggestions are shown (methods.md §12).
@@ -123,31 +123,21 @@ def prepare_session(
     return audited(uow_factory, actor, "read", "session_prep", op, client_id=client_id)
 
 
-def session_suggestions(
-    uow_factory: UnitOfWorkFactory,
-    actor: Actor,
-    client_id: str,
+def suggestions_for(
+    uow: UnitOfWork,
+    access: ClientAccess,
+    at: datetime,
+    scores: list[ScoreEntry],
     *,
-    now: datetime | None = None,
     scales: Mapping[str, Scale] | None = None,
-    norms: Mapping[str, NormsModel] | None = None,
 ) -> tuple[tuple[Suggestion, ...], tuple[str, ...]]:
-    """Only the support suggestions of `prepare_session` and the signals that call for them.
+    """The support suggestions of `prepare_session` and the signals that call for them.
 
-    The same rules on the same numbers as the full summary, without the
-    summary's other parts and without explanation texts (a client's page shows
-    the suggestions box beside its timeline, which has the texts already).
+    Inside an open unit of work, from the client's `score_entries` (the client's
+    page computes them once for its timeline too: `services.client_page`).
     """
-    at = now or utcnow()
-
-    def op(uow: UnitOfWork, note: AuditNote) -> tuple[tuple[Suggestion, ...], tuple[str, ...]]:
-        access = note.granted(client_access(uow, actor, client_id))
-        access.require_therapist("prepare a session")
-        scores = score_entries(uow, access, explain=False, scales=scales, norms=norms)
-        alliance = tuple(alliance_state(uow, client_id, staff=True, scales=scales))
-        return _suggestions(uow, access, at, scores, alliance)
-
-    return audited(uow_factory, actor, "read", "session_prep", op, client_id=client_id)
+    alliance = tuple(alliance_state(uow, access.client_id, staff=True, scales=scales))
+    return _suggestions(uow, access, at, scores, alliance)
 
 
 def _prep(

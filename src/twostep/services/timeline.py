@@ -53,7 +53,15 @@ from twostep.services.setback_context import ClientContext, explain_at, load_con
 from twostep.services.texts import ExplanationText, texts_for
 from twostep.services.validation import instant_of
 
-__all__ = ["STREAMS", "ScoreEntry", "Timeline", "TimelineItem", "client_timeline", "score_entries"]
+__all__ = [
+    "STREAMS",
+    "ScoreEntry",
+    "Timeline",
+    "TimelineItem",
+    "build_timeline",
+    "client_timeline",
+    "score_entries",
+]
 
 #: The streams of the timeline, in the order used to break ties in time.
 STREAMS: tuple[str, ...] = (
@@ -184,26 +192,39 @@ def client_timeline(
 
     def op(uow: UnitOfWork, note: AuditNote) -> Timeline:
         access = note.granted(client_access(uow, actor, client_id))
-        items = _items(uow, access, scales, norms)
-        kept = [i for i in items if _between(i.at, since, until)]
-        order = {s: k for k, s in enumerate(STREAMS)}
-        kept.sort(key=lambda i: (i.at, order[i.stream], i.record.id))
-        private = tuple(k for k in EntryKind if not access.sees(k))
-        return Timeline(client_id, tuple(kept), private)
+        return build_timeline(uow, access, since=since, until=until, scales=scales, norms=norms)
 
     return audited(uow_factory, actor, "read", "timeline", op, client_id=client_id)
 
 
-def _items(
+def build_timeline(
     uow: UnitOfWork,
     access: ClientAccess,
-    scales: Mapping[str, Scale] | None,
-    norms: Mapping[str, NormsModel] | None,
-) -> list[TimelineItem]:
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    scales: Mapping[str, Scale] | None = None,
+    norms: Mapping[str, NormsModel] | None = None,
+    scores: list[ScoreEntry] | None = None,
+) -> Timeline:
+    """`client_timeline` inside an open unit of work (after the access check).
+
+    ``scores``: the client's `score_entries` when the caller has them already.
+    """
+    if scores is None:
+        scores = score_entries(uow, access, scales=scales, norms=norms)
+    items = _items(uow, access, scores)
+    kept = [i for i in items if _between(i.at, since, until)]
+    order = {s: k for k, s in enumerate(STREAMS)}
+    kept.sort(key=lambda i: (i.at, order[i.stream], i.record.id))
+    private = tuple(k for k in EntryKind if not access.sees(k))
+    return Timeline(access.client_id, tuple(kept), private)
+
+
+def _items(uow: UnitOfWork, access: ClientAccess, scores: list[ScoreEntry]) -> list[TimelineItem]:
     cid = access.client_id
     items: list[TimelineItem] = [
-        TimelineItem(s.administration.completed_at, "score", s.administration, s)
-        for s in score_entries(uow, access, scales=scales, norms=norms)
+        TimelineItem(s.administration.completed_at, "score", s.administration, s) for s in scores
     ]
     items += [
         TimelineItem(a.scheduled_at, "appointment", a) for a in uow.appointments.for_client(cid)

@@ -47,12 +47,12 @@ from twostep.services.appointments import (
     set_focus_tags,
 )
 from twostep.services.client_card import client_card
+from twostep.services.client_page import client_page
 from twostep.services.goals import gas_trend, list_goals, record_review
 from twostep.services.journal import list_session_topics, mark_topic_addressed
 from twostep.services.progress import MeasureProgress, my_progress
-from twostep.services.session_prep import prepare_session, session_suggestions
-from twostep.services.setback_context import SetbackContext, setback_context
-from twostep.services.timeline import ScoreEntry, Timeline, client_timeline
+from twostep.services.session_prep import prepare_session
+from twostep.services.timeline import ScoreEntry, Timeline
 from twostep.services.triage import caseload_triage
 from twostep.web.charts import series_of
 from twostep.web.deps import actor_of
@@ -132,17 +132,6 @@ LEVEL_WORDS = {
     4: "Concern",
     5: "Risk",
 }
-#: Labels of an administration that call for the setback context (methods.md §12).
-SETBACK_LABELS = frozenset(
-    {
-        "deteriorated",
-        "sudden_loss",
-        "possible_sudden_loss",
-        "setback",
-        "setback_transient",
-        "setback_sustained",
-    }
-)
 RETURN_TO = ("timeline", "alliance", "prep")
 GAS_LEVELS = (2, 1, 0, -1, -2)
 
@@ -292,16 +281,6 @@ def _alert_order(alert: Alert) -> tuple[bool, float]:
     return (not risk, -alert.created_at.timestamp())
 
 
-def _latest_setback(timeline: Timeline) -> ScoreEntry | None:
-    found = None
-    for item in timeline.items:
-        s = item.score
-        sig = s.signals if s is not None else None
-        if sig is not None and (sig.status in SETBACK_LABELS or sig.event in SETBACK_LABELS):
-            found = s
-    return found
-
-
 def _timeline_page(
     request: Request,
     client_id: str,
@@ -311,9 +290,9 @@ def _timeline_page(
 ) -> Response:
     st = state_of(request)
     actor = actor_of(request)
-    card = client_card(st.uow_factory, actor, client_id)
-    timeline = client_timeline(st.uow_factory, actor, client_id, norms=st.norms)
     now = st.clock()
+    page = client_page(st.uow_factory, actor, client_id, now=now, norms=st.norms)
+    timeline = page.timeline
     alerts = sorted(
         (
             i.record
@@ -323,28 +302,21 @@ def _timeline_page(
         ),
         key=_alert_order,
     )
-    setback = _latest_setback(timeline)
-    context: SetbackContext | None = None
-    if setback is not None:
-        context = setback_context(st.uow_factory, actor, setback.administration.id, norms=st.norms)
-    suggestions, because = session_suggestions(
-        st.uow_factory, actor, client_id, now=now, norms=st.norms
-    )
     supporters = {
         i.record.id: getattr(i.record, "name", "")
         for i in timeline.items
         if i.stream == "supporter"
     }
     ctx = {
-        "card": card,
+        "card": page.card,
         "client_id": client_id,
         "items": list(reversed(timeline.items)),
         "measures": _measures(timeline),
         "open_alerts": alerts,
-        "setback": setback,
-        "setback_context": context,
-        "suggestions": suggestions,
-        "suggestions_because": because,
+        "setback": page.setback,
+        "setback_context": page.setback_context,
+        "suggestions": page.suggestions,
+        "suggestions_because": page.suggestions_because,
         "supporters": supporters,
         "errors": errors or {},
         "section": "timeline",
