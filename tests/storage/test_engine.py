@@ -17,7 +17,7 @@ from twostep.domain import records as r
 from twostep.errors import ConfigurationError, ConflictError, StorageError, ValidationError
 from twostep.storage import SqlUnitOfWorkFactory, engine_from_settings, make_engine
 from twostep.storage import tables as t
-from twostep.storage.engine import normalise_url
+from twostep.storage.engine import WriterLock, normalise_url
 from twostep.storage.failures import translate
 
 from .conftest import World, at
@@ -201,3 +201,86 @@ def test_postgres_disk_full_and_serialisation_are_storage_errors() -> None:
     assert "read-only" in str(translate(psycopg.errors.ReadOnlySqlTransaction("x")))
     assert isinstance(translate(psycopg.errors.UniqueViolation("x")), ConflictError)
     assert isinstance(translate(psycopg.errors.CheckViolation("x")), ValidationError)
+
+
+# -------------------------------------------------------------- the in-process writer lock
+
+
+def _lock_of(path: Path) -> threading.Lock:
+    return WriterLock.for_database(str(path), memory=False).lock
+
+
+def test_a_write_transaction_holds_the_writer_lock_until_it_ends(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    engine = make_engine(f"sqlite:///{path}")
+    lock = _lock_of(path)
+    for end in ("commit", "rollback", "close"):
+        conn = engine.connect()
+        conn.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE
+        assert lock.locked(), end
+        if end == "close":
+            conn.close()  # back to the pool: rolled back
+        else:
+            getattr(conn, end)()
+            assert not lock.locked(), end
+            conn.close()
+        assert not lock.locked(), end
+    with engine.connect() as conn:  # a reader does not take it
+        conn.execution_options(twostep_read_only=True).exec_driver_sql("SELECT 2")
+        assert not lock.locked()
+    engine.dispose()
+
+
+def test_engines_on_one_file_share_the_lock_and_a_waiter_wakes_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    first, second = (
+        make_engine(f"sqlite:///{path}"),
+        make_engine(f"sqlite:///{tmp_path}/./shared.db"),
+    )
+    t.metadata.create_all(first)
+    held = threading.Event()
+    released_at: list[float] = []
+
+    def hold() -> None:
+        with first.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            held.set()
+            time.sleep(0.3)
+            released_at.append(time.perf_counter())
+            conn.commit()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(5)
+    with second.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")  # waits for the holder's commit
+        began_at = time.perf_counter()
+        conn.commit()
+    thread.join()
+    # woken by the release, not by a busy handler's sleep (SQLite's grow to 100 ms)
+    assert 0 <= began_at - released_at[0] < 0.05
+    first.dispose()
+    second.dispose()
+
+
+def test_a_writer_that_waits_too_long_gets_a_storage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import twostep.storage.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_S", 0.1)
+    path = tmp_path / "slow.db"
+    engine = make_engine(f"sqlite:///{path}")
+    t.metadata.create_all(engine)
+    lock = _lock_of(path)
+    assert lock.acquire(timeout=1)  # another thread of this process is writing
+    try:
+        with SqlUnitOfWorkFactory(engine)() as uow, pytest.raises(StorageError):
+            uow.clinics.add(r.Clinic(r.new_id(), "c", "", ""))
+    finally:
+        lock.release()
+    with SqlUnitOfWorkFactory(engine)() as uow:  # and the next one goes through
+        uow.clinics.add(r.Clinic(r.new_id(), "c", "", ""))
+        uow.commit()
+    assert not lock.locked()
+    engine.dispose()
