@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -32,6 +34,13 @@ class HeldApp:
             await self.release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
+
+
+def run(main: Callable[[], Awaitable[None]]) -> None:
+    """``anyio.run(main)`` in a thread of its own: other tests (Playwright's sync API) may
+    leave an event loop marked as running in the worker's main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, main).result()
 
 
 def client(app: AdmissionControl) -> httpx.AsyncClient:
@@ -70,7 +79,7 @@ def test_past_the_bound_requests_are_refused_at_once_and_the_admitted_ones_finis
         async with client(gate) as c:
             assert (await c.get("/after")).status_code == 200
 
-    anyio.run(main)
+    run(main)
 
 
 def test_a_failing_request_gives_its_place_back() -> None:
@@ -83,7 +92,7 @@ def test_a_failing_request_gives_its_place_back() -> None:
             assert gate.in_flight == 0
             assert (await c.get("/fine")).status_code == 200
 
-    anyio.run(main)
+    run(main)
 
 
 def test_no_bound_when_set_to_zero() -> None:
@@ -99,7 +108,7 @@ def test_no_bound_when_set_to_zero() -> None:
             inner.release.set()
         assert gate.refused == 0
 
-    anyio.run(main)
+    run(main)
 
 
 def test_the_app_is_built_with_the_configured_bound(web_world: World, tmp_path: Path) -> None:
