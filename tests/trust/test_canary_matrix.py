@@ -101,6 +101,7 @@ VIEWERS: dict[str, str | None] = {
 }
 #: path parameter -> the kind of record its id names
 PARAM_KIND = {
+    "administration_id": "administration",
     "alert_id": "alert",
     "appointment_id": "appointment",
     "goal_id": "goal",

@@ -102,8 +102,11 @@ def test_form_submit_without_js_shows_score_band_explanation(
 ) -> None:
     client = as_user("client_a1")
     token = client.headers["X-CSRF-Token"]
-    res = client.post("/me/checkin/phq9", data=form(token, phq9_form(0, rest=2)))
+    res = client.post(
+        "/me/checkin/phq9", data=form(token, phq9_form(0, rest=2)), follow_redirects=True
+    )
     assert res.status_code == 200, res.text
+    assert [r.status_code for r in res.history] == [303]  # Post/Redirect/Get
     html = res.text
     assert "<strong>16</strong> out of 27" in html
     assert "Moderately severe" in html or "moderately severe" in html.lower()
@@ -121,7 +124,7 @@ def test_form_submit_without_js_shows_score_band_explanation(
 def test_risk_answer_on_submit_shows_crisis_and_alerts(as_user: Client, web_world: World) -> None:
     client = as_user("client_a1")
     token = client.headers["X-CSRF-Token"]
-    res = client.post("/me/checkin/phq9", data=form(token, phq9_form(1)))
+    res = client.post("/me/checkin/phq9", data=form(token, phq9_form(1)), follow_redirects=True)
     assert res.status_code == 200
     assert CRISIS_LINE in res.text
     assert "Your therapist has been told about your answer." in res.text
@@ -331,7 +334,7 @@ def test_a_late_autosave_after_submitting_does_not_revive_the_draft(
     token = client.headers["X-CSRF-Token"]
     page = client.get("/me/checkin/phq9").text
     opened = page.split('name="opened_at" value="')[1].split('"')[0]
-    res = client.post("/me/checkin/phq9", data=form(token, phq9_form(0)))
+    res = client.post("/me/checkin/phq9", data=form(token, phq9_form(0)), follow_redirects=True)
     assert res.status_code == 200
     late = client.post(
         "/me/checkin/phq9/draft",
@@ -351,7 +354,7 @@ def test_ors_visual_analogue_answers_by_form_and_api(as_user: Client) -> None:
     client = as_user("client_a1")
     token = client.headers["X-CSRF-Token"]
     lines = {"item_1": "7.5", "item_2": "6", "item_3": "5,5", "item_4": "8.0"}
-    res = client.post("/me/checkin/ors", data=form(token, lines))
+    res = client.post("/me/checkin/ors", data=form(token, lines), follow_redirects=True)
     assert res.status_code == 200, res.text
     assert "<strong>27</strong> out of 40" in res.text
     assert "a higher score means you are doing better" in res.text

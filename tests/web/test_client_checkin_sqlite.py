@@ -102,6 +102,9 @@ def test_checkin_on_sqlite(sql_app: SqlApp) -> None:
     # the full form submission, without JavaScript
     data = {f"item_{i}": "1" for i in range(1, 9)} | {"item_9": "2"}
     res = client.post("/me/checkin/phq9", data=data | {"action": "submit", "csrf_token": token})
+    assert res.status_code == 303, res.text  # Post/Redirect/Get: the result page is a read
+    assert res.headers["location"].startswith("/me/checkin/phq9/result/")
+    res = client.get(res.headers["location"])
     assert res.status_code == 200, res.text
     assert "<strong>10</strong> out of 27" in res.text
     assert "Your therapist has been told about your answer." in res.text

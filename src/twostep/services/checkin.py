@@ -59,7 +59,7 @@ from twostep.domain.records import (
     Episode,
     new_id,
 )
-from twostep.errors import ConflictError, UnknownInstrumentError
+from twostep.errors import ConflictError, NotFoundError, UnknownInstrumentError
 from twostep.instruments.model import Instrument, Purpose
 from twostep.instruments.registry import get_instrument
 from twostep.instruments.scoring import Score, score_submission
@@ -86,6 +86,7 @@ __all__ = [
     "CheckinDue",
     "CheckinResult",
     "amend_administration",
+    "checkin_result",
     "checkins_due",
     "record_checkin",
 ]
@@ -232,6 +233,70 @@ def amend_administration(
         return _store_and_analyse(uow, access, instrument, score, adm, at, options)
 
     return audited(uow_factory, actor, "update", "administration", op, object_id=administration_id)
+
+
+def checkin_result(
+    uow_factory: UnitOfWorkFactory,
+    actor: Actor,
+    administration_id: str,
+    *,
+    instrument_id: str | None = None,
+    norms: Mapping[str, NormsModel] | None = None,
+    scales: Mapping[str, Scale] | None = None,
+    setback_stats: SetbackStatProvider | None = None,
+) -> CheckinResult:
+    """The `CheckinResult` of a stored administration, as `record_checkin` returned it.
+
+    For the result page after a form post (Post/Redirect/Get): the same
+    analysis at the administration's position in its course (`_analyse_at`),
+    the same explanations (client text; the therapist text for a therapist of
+    the client), crisis flag, risk-not-assessed and delay notice. ``alerts``
+    holds the alerts raised by this administration — for a therapist caller
+    only; clients never see alerts (methods.md §9 point 3). Nothing is written
+    but the audit event (a read). The kernel runs on the course as it is stored
+    now: right after the submission that is what `record_checkin` saw; once
+    later administrations or context (appointments, stressors) are added, the
+    page shows this administration as read in today's course.
+
+    An administration of another client, of a client the caller may not reach,
+    one that does not exist, or (with ``instrument_id``) one of another
+    instrument: the same `NotFoundError`.
+    """
+    options = _Options(norms, scales, setback_stats)
+
+    def op(uow: UnitOfWork, note: AuditNote) -> CheckinResult:
+        adm = uow.administrations.get(administration_id)
+        if adm is None:
+            raise not_found("administration")
+        try:
+            access = note.granted(client_access(uow, actor, adm.client_id))
+        except NotFoundError:
+            raise not_found("administration") from None
+        if instrument_id is not None and adm.instrument_id != instrument_id:
+            raise not_found("administration")
+        instrument = get_instrument(adm.instrument_id)
+        clinic = _clinic(uow, adm.clinic_id)
+        risk = _risk_facts(instrument, adm, clinic)
+        alerts: tuple[Alert, ...] = ()
+        if access.is_therapist:  # clients never see alerts (methods.md §9 point 3)
+            mine = uow.alerts.for_client(adm.client_id)
+            alerts = tuple(a for a in mine if a.administration_id == adm.id)
+        signals: Signals | None = None
+        explanations: list[Explanation] = []
+        failed = False
+        try:
+            reading = _analyse_at(uow, access, adm, options, risk)
+        except Exception as exc:  # as in record_checkin: the page still shows the score
+            failed = True
+            log.error(
+                "kernel step failed reading administration %s (%s)", adm.id, type(exc).__name__
+            )
+        else:
+            if reading is not None:
+                signals, explanations = reading.signals, reading.explanations
+        return _result(access, adm, clinic, risk, signals, explanations, alerts, failed=failed)
+
+    return audited(uow_factory, actor, "read", "administration", op, object_id=administration_id)
 
 
 def _episode(uow: UnitOfWork, client_id: str, episode_id: str | None) -> Episode | None:
@@ -409,6 +474,22 @@ def _store_and_analyse(
         )
     else:
         created.extend(kernel_alerts)
+    return _result(access, adm, clinic, risk, signals, explanations, tuple(created), failed=failed)
+
+
+def _result(
+    access: ClientAccess,
+    adm: Administration,
+    clinic: Clinic | None,
+    risk: RiskFacts | None,
+    signals: Signals | None,
+    explanations: list[Explanation],
+    alerts: tuple[Alert, ...],
+    *,
+    failed: bool,
+) -> CheckinResult:
+    """What the caller sees of one administration (shared by recording and reading it)."""
+    explanations = list(explanations)
     if risk is not None and not any(e.topic == "risk" for e in explanations):
         e = explain_risk(risk)
         if e is not None:
@@ -422,7 +503,7 @@ def _store_and_analyse(
         delay_notice=_delay_notice(clinic),
         risk_not_assessed=adm.risk_not_assessed,
         signals=signals,
-        alerts=tuple(created) if staff else (),
+        alerts=alerts if staff else (),
         analysis_failed=failed,
     )
 
@@ -437,14 +518,50 @@ def _kernel_step(
 ) -> tuple[Signals | None, list[Explanation], list[Alert]]:
     """Kernel, explanations and signal alerts; explanations carry the risk facts so that no
     normalising phrase is used next to a risk answer (`AdministrationContext.alarming`)."""
+    reading = _analyse_at(uow, access, adm, options, risk)
+    if reading is None:
+        return None, [], []
+    result, position, signals = reading.analysis, reading.position, reading.signals
+    candidates = _signal_alerts(result, position, signals, adm, at)
+    if (
+        signals.status in ("plateau_stuck", "plateau_partial")
+        and result.instrument.purpose is Purpose.OUTCOME
+    ):
+        candidates += _groundhog_alert(uow, access, adm, signals, at)
+    return signals, reading.explanations, _without_duplicates(uow, candidates)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """The kernel's view of one administration: its course analysis, position and labels."""
+
+    analysis: CourseAnalysis
+    position: int
+    signals: Signals
+    explanations: list[Explanation]
+
+
+def _analyse_at(
+    uow: UnitOfWork,
+    access: ClientAccess,
+    adm: Administration,
+    options: _Options,
+    risk: RiskFacts | None,
+) -> _Reading | None:
+    """The kernel on the administration's course and the explanations at its position
+    (None when the kernel does not run). Reads only: `record_checkin` (which then raises the
+    signal alerts) and `checkin_result` (the result page) see the same."""
     history = uow.administrations.history(adm.client_id, adm.instrument_id)
     course = course_of(adm.client_id, history, adm.episode_id)
-    position = [a.id for a in course.administrations].index(adm.id)
+    ids = [a.id for a in course.administrations]
+    if adm.id not in ids:
+        return None  # corrected since (a later version replaced it): no position of its own
+    position = ids.index(adm.id)
     result = analyze_courses(
         adm.instrument_id, [course], scales=options.scales, norms=options.norms
     )
     if result.analysis is None:
-        return None, [], []
+        return None
     signals = result.signals(0, position)
     assert signals is not None
     facts = context_facts(uow, access, adm.completed_at, scales=options.scales)
@@ -454,13 +571,7 @@ def _kernel_step(
     ):
         stat = options.setback_stats(setback_query(result, 0, position))
     expl = list(explain_at(result, 0, position, facts=facts, setback_stat=stat, risk=risk))
-    candidates = _signal_alerts(result, position, signals, adm, at)
-    if (
-        signals.status in ("plateau_stuck", "plateau_partial")
-        and result.instrument.purpose is Purpose.OUTCOME
-    ):
-        candidates += _groundhog_alert(uow, access, adm, signals, at)
-    return signals, expl, _without_duplicates(uow, candidates)
+    return _Reading(result, position, signals, expl)
 
 
 def _alert(

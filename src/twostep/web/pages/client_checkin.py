@@ -10,33 +10,61 @@ region, and the therapist is alerted at once (`services.drafts.save_draft`),
 with the clinic's notice that the answer may not be seen straight away.
 Submitting works without JavaScript (a plain form post) and shows the score,
 its band and the plain-language explanation of the change.
+
+Post/Redirect/Get, once only (reliability-security.md RL-04/05/06): a
+successful submission answers ``303 See Other`` to the result page
+``/me/checkin/{instrument_id}/result/{administration_id}`` (`checkin_result`
+re-derives what `record_checkin` returned), so a refresh reads again and never
+posts again. The form carries a one-time token (hidden ``submission_id``, a
+UUID made when the form page is rendered and kept when the form is shown
+again after a refusal or a draft save). The administration is stored at most
+once per (user, token): the token is written to ``idempotency_keys`` (the
+table of the API's ``Idempotency-Key``) **in the same transaction** as the
+administration, its risk alert and its audit event — `record_checkin` runs
+on a `HeldFactory` whose held commit is released with the token row. A
+crash keeps both or neither; a second post of the same form (a double click,
+back and send again) finds the row and is redirected to the first result
+without recording; two posts at the same moment collide on the row's primary
+key and the second is rolled back whole. We reuse that table rather than add
+a column to administrations: no migration, the same 7-day expiry and purge,
+rows go with the account, and one mechanism to reason about. A post without
+a token (a form from before this change) records once and redirects.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
-from twostep.errors import Problem, UnknownInstrumentError, ValidationError
+from twostep.domain.ports import IdempotentResponse
+from twostep.errors import ConflictError, Problem, UnknownInstrumentError, ValidationError
 from twostep.instruments.model import Instrument, LicenceStatus
-from twostep.services.checkin import CheckinDue, checkins_due, record_checkin
+from twostep.services.checkin import (
+    CheckinDue,
+    CheckinResult,
+    checkin_result,
+    checkins_due,
+    record_checkin,
+)
 from twostep.services.crisis_resources import crisis_resources
 from twostep.services.drafts import get_draft, risk_in_answers, save_draft
 from twostep.services.progress import MeasureProgress, my_progress
 from twostep.web.charts import explanation_class, topic_words
 from twostep.web.deps import actor_of
+from twostep.web.idempotency import KEEP, HeldFactory, request_hash
 from twostep.web.pages import router
 from twostep.web.policy import C, allow
 from twostep.web.problems import ProblemError
 from twostep.web.render import render
-from twostep.web.state import state_of
+from twostep.web.state import reader, state_of
 
 __all__ = ["ItemView", "form_answers", "instrument_or_404", "item_views"]
 
@@ -250,6 +278,97 @@ def latest_measure(progress: tuple[MeasureProgress, ...]) -> MeasureProgress | N
     return max(with_points, key=lambda m: m.points[-1].completed_at)
 
 
+#: The hidden field of the check-in form with its one-time token (see the module docstring).
+TOKEN_FIELD = "submission_id"
+
+
+def _token(form: Mapping[str, str]) -> str | None:
+    """The form's one-time token, when it is a UUID (anything else counts as no token)."""
+    raw = form.get(TOKEN_FIELD, "").strip().lower()
+    try:
+        return raw if str(uuid.UUID(raw)) == raw else None
+    except ValueError:
+        return None
+
+
+def result_path(instrument_id: str, administration_id: str) -> str:
+    return f"/me/checkin/{instrument_id}/result/{administration_id}"
+
+
+def _token_hash(instrument_id: str) -> str:
+    """What a token is bound to: a submission of this questionnaire's form."""
+    return request_hash("POST", f"/me/checkin/{instrument_id}", {"form": TOKEN_FIELD})
+
+
+def _sent_with(request: Request, instrument_id: str, token: str) -> str | None:
+    """The result page of the submission already stored with ``token`` (None: not sent yet)."""
+    st = state_of(request)
+    with reader(st)() as uow:
+        stored = uow.idempotency.get(actor_of(request).user_id, token)
+    if stored is None or stored.created_at < datetime.now(UTC) - KEEP:
+        return None  # an expired token is a new submission (its row goes with the next one)
+    location = stored.body.get("location")
+    if stored.request_hash != _token_hash(instrument_id) or not isinstance(location, str):
+        raise ProblemError(
+            "idempotency-key-reused",
+            "this form was sent for another questionnaire; please open the questionnaire again",
+        )
+    return location
+
+
+def _unused(request: Request, instrument_id: str, token: str | None) -> str | None:
+    """``token`` when nothing was sent with it yet (the form shown again keeps it), else None."""
+    if token is None:
+        return None
+    try:
+        return token if _sent_with(request, instrument_id, token) is None else None
+    except ProblemError:
+        return None
+
+
+def _record_once(
+    request: Request, instrument: Instrument, answers: Mapping[str, object], token: str | None
+) -> str:
+    """Record the submission (once per token) and return its result page's path."""
+    st = state_of(request)
+    actor = actor_of(request)
+    now = st.clock()
+    if token is None:
+        result = record_checkin(
+            st.uow_factory, actor, actor.user_id, instrument.id, answers, now,
+            norms=st.norms, now=now,
+        )  # fmt: skip
+        return result_path(instrument.id, result.administration.id)
+    held = HeldFactory(st.uow_factory)
+    try:
+        result = record_checkin(
+            held, actor, actor.user_id, instrument.id, answers, now, norms=st.norms, now=now
+        )
+    except BaseException:
+        held.release()  # what the service committed alone (the audit event of a refusal)
+        raise
+    location = result_path(instrument.id, result.administration.id)
+    answer = IdempotentResponse(
+        actor.user_id,
+        token,
+        _token_hash(instrument.id),
+        303,
+        {"location": location, "administration_id": result.administration.id},
+        datetime.now(UTC),
+    )
+    try:
+        held.release(answer)  # the token row commits with the administration, or neither does
+    except ConflictError:
+        # a twin post with this token committed first: this one was rolled back whole
+        first = _sent_with(request, instrument.id, token)
+        if first is None:
+            raise ProblemError(
+                "idempotency-key-in-use", "these answers are being sent; please wait a moment"
+            ) from None
+        return first
+    return location
+
+
 # ----------------------------------------------------------------------- routes
 
 
@@ -316,6 +435,7 @@ def _form_page(
     saved: bool = False,
     show_crisis: bool = False,
     status_code: int = 200,
+    token: str | None = None,
 ) -> Response:
     st = state_of(request)
     actor = actor_of(request)
@@ -335,6 +455,7 @@ def _form_page(
             "crisis": crisis,
             "answered": sum(1 for v in answers.values() if v not in (None, "")),
             "opened_at": st.clock().isoformat(),
+            "submission_id": token or str(uuid.uuid4()),
             "risk_anchor": instrument.risk.items[-1] if instrument.risk else None,
         },
         status_code=status_code,
@@ -370,6 +491,11 @@ def checkin_submit(request: Request, instrument_id: str, form: PostedForm) -> Re
     st = state_of(request)
     actor = actor_of(request)
     saving = form.get("action") == "save"
+    token = _token(form)
+    if token is not None and not saving:
+        sent = _sent_with(request, instrument.id, token)
+        if sent is not None:  # this very form was sent already: never record it twice
+            return RedirectResponse(sent, status_code=303)
     answers, problems = form_answers(instrument, form, keep_blank=not saving)
     risky = risk_in_answers(instrument, answers)
     try:
@@ -383,12 +509,9 @@ def checkin_submit(request: Request, instrument_id: str, form: PostedForm) -> Re
                 state.draft.answers,
                 saved=True,
                 show_crisis=state.show_crisis_resources,
+                token=_unused(request, instrument.id, token),
             )
-        now = st.clock()
-        result = record_checkin(
-            st.uow_factory, actor, actor.user_id, instrument.id, answers, now,
-            norms=st.norms, now=now,
-        )  # fmt: skip
+        location = _record_once(request, instrument, answers, token)
     except ValidationError as exc:
         keep_risk_answers(request, instrument, answers)
         shown = {**{k: v for k, v in form.items() if k in instrument.item_ids}}
@@ -399,7 +522,33 @@ def checkin_submit(request: Request, instrument_id: str, form: PostedForm) -> Re
             errors=_errors_by_item(exc),
             show_crisis=risky,
             status_code=422,
+            token=token,
         )
+    return RedirectResponse(location, status_code=303)
+
+
+@router.get(
+    "/me/checkin/{instrument_id}/result/{administration_id}",
+    name=allow(
+        "page.me.checkin.result",
+        C,
+        what="the result of one submitted questionnaire (score, band, explanations)",
+    ),
+    response_class=HTMLResponse,
+)
+def checkin_result_page(request: Request, instrument_id: str, administration_id: str) -> Response:
+    instrument = instrument_or_404(request, instrument_id)
+    st = state_of(request)
+    actor = actor_of(request)
+    result = checkin_result(
+        st.uow_factory, actor, administration_id, instrument_id=instrument.id, norms=st.norms
+    )
+    return _result_page(request, instrument, result)
+
+
+def _result_page(request: Request, instrument: Instrument, result: CheckinResult) -> Response:
+    st = state_of(request)
+    actor = actor_of(request)
     due = checkins_due(st.uow_factory, actor, actor.user_id, now=st.clock())
     crisis = crisis_resources(st.uow_factory, actor)
     adm = result.administration
