@@ -116,8 +116,8 @@ class Settings(BaseSettings):
     )
     pseudonymisation_key: SecretStr | None = Field(
         default=None,
-        description="Secret key of pseudonymised exports for researchers (HMAC-SHA256 of "
-        "client and therapist ids; reliability-security.md AZ-09): at least 32 bytes, e.g. "
+        description="Secret key of pseudonymised score exports (`twostep export scores "
+        "--pseudonymise`: HMAC-SHA256 of client and therapist ids): at least 32 bytes, e.g. "
         "the base64 text of 32 random bytes. Keep it as secret as the encryption keys: with it, "
         "pseudonyms can be linked back to ids. The same key gives the same pseudonyms in every "
         "export, so exports can be joined; a new key breaks that link.",

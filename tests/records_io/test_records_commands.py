@@ -342,12 +342,13 @@ def test_export_scores_role_rules(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> 
     out = cli.folder / "s.csv"
     line = one_line_error(cli.run("export", "scores", "--out", out, who="admin"))
     assert "no clinical content" in line
-    line = one_line_error(cli.run("export", "scores", "--out", out, who="researcher"))
-    assert "--pseudonymise" in line
+    for extra in ((), ("--pseudonymise",)):  # researchers: aggregates only (AZ-09)
+        line = one_line_error(cli.run("export", "scores", "--out", out, *extra, who="researcher"))
+        assert "aggregates only" in line
     line = one_line_error(cli.run("export", "scores", "--out", out, "--client", w.id("client_b1")))
     assert "no client with this id" in line
     assert not out.exists()
-    res = cli.run("export", "scores", "--out", out, "--pseudonymise", who="researcher")
+    res = cli.run("export", "scores", "--out", out, "--pseudonymise", who="ther_a")
     assert res.exit_code == 0, res.stderr
     rows = read_csv(out)
     assert "completed_at" not in rows[0]
@@ -361,7 +362,7 @@ def test_export_scores_role_rules(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> 
     assert all(date.fromisoformat(r["date"]).weekday() == 0 for r in rows)
     monkeypatch.delenv("TWOSTEP_PSEUDONYMISATION_KEY")
     line = one_line_error(
-        cli.run("export", "scores", "--out", out, "--pseudonymise", "--force", who="researcher")
+        cli.run("export", "scores", "--out", out, "--pseudonymise", "--force", who="ther_a")
     )
     assert "TWOSTEP_PSEUDONYMISATION_KEY" in line
     line = one_line_error(cli.run("export", "scores", "--out", cli.folder / "s.txt"))

@@ -798,13 +798,24 @@ def test_cli_exports_stay_in_the_caseload_and_the_clinic(env: Env, tmp_path: Pat
     code, text = _cli(world, "export", "scores", "--out", str(out), "--as", world.email("admin1"))
     assert code != 0, text
     assert not out.exists()
-    # researchers: pseudonymised rows of their own clinic only — no id, no marker, weeks
+    # researchers: no row-level export at all, pseudonymised or not (AZ-09: aggregates only)
     out = tmp_path / "scores-res.csv"
-    code, text = _cli(world, "export", "scores", "--out", str(out), "--as", world.email("res1"))
-    assert code != 0, text
-    assert not out.exists()
+    for extra in ((), ("--pseudonymise",)):
+        code, text = _cli(
+            world, "export", "scores", *extra, "--out", str(out), "--as", world.email("res1")
+        )
+        assert code != 0, text
+        assert not out.exists()
+    # a therapist's pseudonymised export: their caseload, no id, no marker, weeks only
     code, text = _cli(
-        world, "export", "scores", "--pseudonymise", "--out", str(out), "--as", world.email("res1")
+        world,
+        "export",
+        "scores",
+        "--pseudonymise",
+        "--out",
+        str(out),
+        "--as",
+        world.email("ther1a"),
     )
     assert code == 0, text
     body = out.read_text(encoding="utf-8")
@@ -812,8 +823,7 @@ def test_cli_exports_stay_in_the_caseload_and_the_clinic(env: Env, tmp_path: Pat
     assert not scanner.users_in(body)
     with out.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    n_clinic1 = len([c for c in world.clients if c.startswith("cl1")])
-    assert len({r["client_id"] for r in rows}) == n_clinic1  # not the other clinic's clients
+    assert len({r["client_id"] for r in rows}) == 2  # cl1a1 and cl1a2, under pseudonyms
     assert "completed_at" not in rows[0]
     assert all(date.fromisoformat(r["date"]).weekday() == 0 for r in rows)  # weeks only
     # a client of the other clinic / another caseload: refused, no file

@@ -12,8 +12,8 @@ Commands (registered on the sub-apps of `twostep.cli.main`):
   back, which adds nothing that is stored already);
 * ``twostep export scores --out FILE.parquet|FILE.csv [--client ID]
   [--pseudonymise]`` — the long format (`twostep.services.records_io`);
-  ``--pseudonymise`` needs ``TWOSTEP_PSEUDONYMISATION_KEY`` and is the only
-  export a researcher gets;
+  ``--pseudonymise`` needs ``TWOSTEP_PSEUDONYMISATION_KEY``; researchers get
+  no row-level export (AZ-09: aggregates only);
 * ``twostep export fhir --client ID --out bundle.json`` — the client's whole
   record as a FHIR ``collection`` Bundle;
 * ``twostep fhir questionnaires --out DIR`` — one Questionnaire JSON file per
@@ -424,8 +424,8 @@ def export_scores_command(
     pseudonymise: bool = typer.Option(
         False,
         "--pseudonymise",
-        help="Keyed pseudonyms for ids, dates coarsened to weeks (TWOSTEP_PSEUDONYMISATION_KEY); "
-        "the only export researchers get.",
+        help="Keyed pseudonyms for ids, dates coarsened to weeks (TWOSTEP_PSEUDONYMISATION_KEY). "
+        "Researchers get no row-level export (aggregates only).",
     ),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_email: str = typer.Option(..., "--as", help=AS_HELP),

@@ -59,16 +59,19 @@ read and write the files):
 
     * a therapist: the clients assigned to them now, or one of them;
     * a client: themself;
-    * a researcher: the whole clinic, and only pseudonymised (AZ-09): client
-      and therapist ids replaced by keyed hashes (HMAC-SHA256 with the
-      clinic's pseudonymisation key, first 16 hex digits), dates coarsened to
-      the Monday of their ISO week, ``completed_at`` left out. Without a key,
-      or for a single client, `AccessDeniedError`;
+    * a researcher: `AccessDeniedError`, pseudonymised or not. Researchers
+      get de-identified aggregates only, never rows (reliability-security.md
+      AZ-09: "403 on row-level"): the service outcomes with small cells
+      suppressed and counts rounded to 5;
     * a clinic admin: `AccessDeniedError` (no clinical content, AZ-07).
 
-    Anyone may ask for a pseudonymised export of what they may see. Audit:
-    one ``export`` event per client exported; a pseudonymised export is one
-    event of object type ``pseudonymised_export``.
+    A therapist or client may ask for a pseudonymised export of what they may
+    see (to share it, e.g. for supervision): client and therapist ids replaced
+    by keyed hashes (HMAC-SHA256 with the clinic's pseudonymisation key, first
+    16 hex digits), dates coarsened to the Monday of their ISO week,
+    ``completed_at`` left out. Audit: one ``export`` event per client
+    exported; a pseudonymised export is one event of object type
+    ``pseudonymised_export``.
 """
 
 from __future__ import annotations
@@ -569,9 +572,7 @@ def _therapist_at(assignments: Sequence[Assignment], when: datetime) -> str | No
     return max(active, key=lambda a: a.started_at).therapist_id if active else None
 
 
-def _export_scope(
-    uow: UnitOfWork, actor: Actor, client_id: str | None, pseudonymised: bool
-) -> list[str]:
+def _export_scope(uow: UnitOfWork, actor: Actor, client_id: str | None) -> list[str]:
     """The clients ``actor`` may export (the role rules of the module docstring)."""
     roles = verified_roles(uow, actor)
     if Role.THERAPIST in roles:
@@ -583,16 +584,10 @@ def _export_scope(
             raise not_found("client")
         return [client_access(uow, actor, actor.user_id).client_id]
     if Role.RESEARCHER in roles:
-        if client_id is not None:
-            raise AccessDeniedError(
-                "researchers export the whole clinic, pseudonymised, never a single client"
-            )
-        if not pseudonymised:
-            raise AccessDeniedError(
-                "researchers get pseudonymised exports only; a pseudonymisation key is needed"
-            )
-        users = uow.users.in_clinic(actor.clinic_id)
-        return sorted(u.id for u in users if Role.CLIENT in u.roles)
+        raise AccessDeniedError(
+            "researchers get de-identified aggregates only, never rows (AZ-09): "
+            "see the service outcomes"
+        )
     raise AccessDeniedError("clinic admins get no clinical content; scores cannot be exported")
 
 
@@ -616,7 +611,7 @@ def export_scores(
         )
 
     def op(uow: UnitOfWork) -> tuple[ScoreColumns, list[_Audit]]:
-        clients = _export_scope(uow, actor, client_id, key is not None)
+        clients = _export_scope(uow, actor, client_id)
         rows: list[tuple[str, str, int, Administration, str | None]] = []
         assignments: dict[str, list[Assignment]] = {}
         session: dict[tuple[str, str], int] = {}
