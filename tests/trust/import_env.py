@@ -18,9 +18,9 @@ import sqlalchemy as sa
 
 from twostep.storage import tables as t
 from twostep.storage import upgrade
-from twostep.storage.tables import metadata
 
 from .conftest import Clinic, engine_for, make_clinic
+from .db_probe import last_audit_id, row_counts
 
 
 @dataclass
@@ -33,21 +33,10 @@ class ImportEnv:
     folder: Path
 
     def counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            return {
-                tbl.name: int(
-                    conn.execute(sa.select(sa.func.count()).select_from(tbl)).scalar_one()
-                )
-                for tbl in metadata.sorted_tables
-            }
+        return row_counts(self.engine)
 
     def last_audit_id(self) -> int:
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(t.audit_log.c.id), 0))
-                ).scalar_one()
-            )
+        return last_audit_id(self.engine)
 
     def audit_since(self, after: int) -> list[sa.Row[tuple[str, str]]]:
         """(action, outcome) of every audit event after ``after``."""

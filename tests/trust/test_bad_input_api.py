@@ -39,6 +39,8 @@ from twostep.storage import tables as t
 from twostep.storage.tables import metadata
 from twostep.web.sessions import COOKIE, token_hash
 
+from .db_probe import last_audit_id, row_counts
+
 CHECKINS = "/api/v1/me/checkins"
 JOURNAL = "/api/v1/me/journal"
 GOALS = "/api/v1/me/goals"
@@ -83,21 +85,10 @@ class Env:
         return self.world.factory.engine
 
     def counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            return {
-                tbl.name: int(
-                    conn.execute(sa.select(sa.func.count()).select_from(tbl)).scalar_one()
-                )
-                for tbl in metadata.sorted_tables
-            }
+        return row_counts(self.engine)
 
     def last_audit_id(self) -> int:
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(t.audit_log.c.id), 0))
-                ).scalar_one()
-            )
+        return last_audit_id(self.engine)
 
     def audit_since(self, after: int) -> list[sa.Row[Any]]:
         a = t.audit_log.c
