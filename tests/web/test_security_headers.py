@@ -344,3 +344,50 @@ def test_login_throttling_and_no_user_enumeration(
     # another account is not locked out by these failures
     other = web_world.users["ther_a"].email
     assert _login(anonymous, other, PASSWORD).status_code == 201  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------ the middleware never blocks the event loop
+
+
+def test_csrf_check_reads_the_session_off_the_event_loop(
+    as_user: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CSRF check looks the session up in the database: on the event loop it would stall
+    every request in flight while it waits, so it must run in the thread pool."""
+    import asyncio
+
+    import twostep.web.middleware as middleware
+
+    real = middleware.check_csrf
+    on_loop: list[bool] = []
+
+    def watched(request: object, submitted: str | None) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            on_loop.append(False)
+        else:
+            on_loop.append(True)
+        real(request, submitted)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(middleware, "check_csrf", watched)
+    admin = as_user("admin")
+    res = admin.patch(  # JSON body: read by the middleware, then handed on to the route
+        "/api/v1/admin/clinic",
+        json={"delay_notice": "Back on Monday"},
+        headers=ANY_VERSION,
+    )
+    assert res.status_code == 200, res.text
+    assert res.json()["delay_notice"] == "Back on Monday"
+    form = admin.post(  # a form: the CSRF token is read from the body, which the page reads too
+        "/admin/users",
+        data={
+            "email": "p@one.example",
+            "display_name": "P",
+            "roles": ["therapist"],
+            "csrf_token": admin.headers["X-CSRF-Token"],
+        },
+    )
+    assert form.status_code == 201, form.text
+    assert "p@one.example" in admin.get("/admin").text
+    assert on_loop == [False, False]

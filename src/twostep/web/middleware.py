@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Request, Response
-from starlette.middleware.base import BaseHTTPMiddleware
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twostep.web.problems import ProblemError, problem_response
 from twostep.web.sessions import CSRF_FIELD, check_csrf
@@ -45,32 +46,73 @@ CSRF_EXEMPT = frozenset({("POST", "/login"), ("POST", "/api/v1/session")})
 MAX_JSON_DEPTH = 32
 
 
-class SecurityMiddleware(BaseHTTPMiddleware):
-    async def dispatch(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request.state.request_id = secrets.token_hex(8)
+class SecurityMiddleware:
+    """Pure ASGI middleware (see the module docstring for what it enforces).
+
+    Plain ASGI rather than Starlette's ``BaseHTTPMiddleware``: no extra task and
+    stream per request, and a response passes through untouched except for its
+    headers. The CSRF check looks up the session in the database, so it runs in
+    the thread pool: on the event loop it would stall every other request while
+    it waits for the database.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})["request_id"] = secrets.token_hex(8)
+        request = Request(scope, receive)
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                _headers(scope, MutableHeaders(scope=message))
+            await send(message)
+
         try:
-            await _check_body(request)
+            body = await _check_body(request)
             if request.method in UNSAFE and (request.method, request.url.path) not in CSRF_EXEMPT:
                 await _check_csrf(request)
         except ProblemError as exc:
             response = problem_response(request, exc.kind, exc.detail, headers=exc.headers)
-        else:
-            try:
-                response = await call_next(request)
-            except Exception as exc:  # an unexpected error still gets the security headers
-                log.error(
-                    "unexpected error (request %s): %s",
-                    request.state.request_id,
-                    type(exc).__name__,  # never the message: it may hold clinical data
-                )
-                response = problem_response(request, "server-error")
-        _headers(request, response)
-        return response
+            await response(scope, receive, send_with_headers)
+            return
+        downstream = receive if body is None else _replay(body, receive)
+        try:
+            await self.app(scope, downstream, send_with_headers)
+        except Exception as exc:  # an unexpected error still gets the security headers
+            log.error(
+                "unexpected error (request %s): %s",
+                scope["state"]["request_id"],
+                type(exc).__name__,  # never the message: it may hold clinical data
+            )
+            if started:
+                raise  # the status line has gone out: all that is left is to cut the response
+            response = problem_response(request, "server-error")
+            await response(scope, receive, send_with_headers)
 
 
-async def _check_body(request: Request) -> None:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already-read body to the app, then the client's events."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _check_body(request: Request) -> bytes | None:
+    """Refuse an oversized or (on the API) non-JSON or malformed body; the body read, if any."""
     limit = state_of(request).settings.max_body_bytes
     length = request.headers.get("content-length")
     if length is not None:
@@ -78,13 +120,15 @@ async def _check_body(request: Request) -> None:
             raise ProblemError("bad-request", "Content-Length is not a number")
         if int(length) > limit:
             raise ProblemError("payload-too-large", f"the largest accepted body is {limit:,} bytes")
-    if request.method in UNSAFE:
-        body = await _read_body(request, limit)
-        if request.url.path.startswith("/api/") and body:
-            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json" and not ctype.endswith("+json"):
-                raise ProblemError("unsupported-media-type")
-            parse_strict_json(body)  # refuse what Python's json would let through
+    if request.method not in UNSAFE:
+        return None
+    body = await _read_body(request, limit)
+    if request.url.path.startswith("/api/") and body:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json" and not ctype.endswith("+json"):
+            raise ProblemError("unsupported-media-type")
+        parse_strict_json(body)  # refuse what Python's json would let through
+    return body
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -110,13 +154,12 @@ async def _check_csrf(request: Request) -> None:
         value = form.get(CSRF_FIELD)
         submitted = value if isinstance(value, str) else None
     if request.cookies or submitted or request.headers.get("x-csrf-token"):
-        check_csrf(request, submitted)
+        await run_in_threadpool(check_csrf, request, submitted)
     # no cookie at all: the route's own authorisation answers 401
 
 
-def _headers(request: Request, response: Response) -> None:
-    h = response.headers
-    h["X-Request-ID"] = str(getattr(request.state, "request_id", ""))
+def _headers(scope: Scope, h: MutableHeaders) -> None:
+    h["X-Request-ID"] = str(scope.get("state", {}).get("request_id", ""))
     is_svg = h.get("content-type", "").startswith("image/svg+xml")
     h["Content-Security-Policy"] = SVG_CSP if is_svg else CSP
     h["X-Content-Type-Options"] = "nosniff"
@@ -128,7 +171,7 @@ def _headers(request: Request, response: Response) -> None:
     h["Cross-Origin-Opener-Policy"] = "same-origin"
     h["Cross-Origin-Resource-Policy"] = "same-origin"
     h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
-    if request.url.path.startswith("/static/"):
+    if str(scope.get("path", "")).startswith("/static/"):
         h["Cache-Control"] = "public, max-age=3600"
     else:
         h["Cache-Control"] = "no-store"
