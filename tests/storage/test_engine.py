@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -203,7 +206,7 @@ def test_postgres_disk_full_and_serialisation_are_storage_errors() -> None:
     assert isinstance(translate(psycopg.errors.CheckViolation("x")), ValidationError)
 
 
-# -------------------------------------------------------------- the in-process writer lock
+# ------------------------------------------------------------------------ the writer lock
 
 
 def _lock_of(path: Path) -> threading.Lock:
@@ -284,3 +287,74 @@ def test_a_writer_that_waits_too_long_gets_a_storage_error(
         uow.commit()
     assert not lock.locked()
     engine.dispose()
+
+
+#: A process that holds a write transaction for HOLD_S, then prints when it let go.
+HOLDER = """
+import sys, time
+from twostep.storage import make_engine
+engine = make_engine(sys.argv[1])
+with engine.connect() as conn:
+    conn.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE: the writer lock is held
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+    released = time.time()
+    conn.commit()
+print(released, flush=True)
+"""
+
+
+def test_a_writer_in_another_process_is_woken_at_once_not_by_a_busy_sleep(
+    tmp_path: Path,
+) -> None:
+    """``--workers 2``: the processes order their writers by a file lock polled every few ms.
+
+    SQLite's busy handler alone would retry after sleeps of 1, 2, 5, ... 100 ms: a lock
+    released 0.35 s into the wait would be seen 78 ms or more later.
+    """
+    path = tmp_path / "two.db"
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    t.metadata.create_all(engine)
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url, "0.35"], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")  # waits for the other process's commit
+            began_at = time.time()
+            conn.commit()
+        released_at = float(holder.stdout.readline())
+    assert 0 <= began_at - released_at < 0.04
+    lock_file = tmp_path / "two.db-writer"
+    assert lock_file.stat().st_mode & 0o777 == 0o600
+    assert lock_file.stat().st_size == 0  # only a lock: nothing is written to it
+    engine.dispose()
+
+
+def test_a_killed_writer_process_leaves_no_lock_behind(tmp_path: Path) -> None:
+    path = tmp_path / "killed.db"
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    t.metadata.create_all(engine)
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url, "60"], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        holder.kill()  # kill -9 while it holds the lock
+    started = time.monotonic()
+    with SqlUnitOfWorkFactory(engine)() as uow:
+        uow.clinics.add(r.Clinic(r.new_id(), "c", "", ""))
+        uow.commit()
+    assert time.monotonic() - started < 1.0
+    engine.dispose()
+
+
+def test_without_a_writable_folder_the_busy_timeout_alone_orders_writers(tmp_path: Path) -> None:
+    lock = WriterLock(tmp_path / "no-such-folder" / "x.db-writer")
+    lock.take_file_lock(time.monotonic() + 1)  # cannot open the lock file: nothing to take
+    assert lock.lock_path is None
+    lock.give_back_file_lock()
+    assert os.listdir(tmp_path) == []
