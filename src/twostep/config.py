@@ -81,11 +81,13 @@ class Settings(BaseSettings):
         "twostep.web.admission).",
     )
     worker_threads: int = Field(
-        default=40,
+        default=2,
         ge=1,
         le=1000,
         description="Threads per server process that run the app's synchronous routes "
-        "(twostep.web.admission).",
+        "(twostep.web.admission). The routes are CPU-bound Python: more threads than cores "
+        "only contend for the GIL (measured in benchmarks/README.md: 2 per process beat 4, 8 "
+        "and 40 on SQLite).",
     )
     max_import_bytes: int = Field(
         default=100 * 1024 * 1024,

@@ -14,10 +14,17 @@ Two settings (`twostep.config.Settings`):
 * ``max_in_flight`` (``TWOSTEP_MAX_IN_FLIGHT``, default 64; 0 = no bound):
   requests in flight at once in one process, counted from the moment the
   request reaches the app to its last byte. Static files are not counted.
-* ``worker_threads`` (``TWOSTEP_WORKER_THREADS``, default 40, anyio's own
-  default): the thread pool that runs the app's synchronous routes. Fewer
-  threads mean less contention for Python's GIL when every request is
-  CPU-bound; ``benchmarks/load_mixed.py`` measures the effect.
+* ``worker_threads`` (``TWOSTEP_WORKER_THREADS``, default 2): the thread pool
+  that runs the app's synchronous routes (anyio's own default is 40). A
+  route is CPU-bound Python, so threads beyond the cores a process can use
+  only contend for Python's GIL: each request then takes longer, and all of
+  those in flight finish late together instead of one after another.
+  Measured with ``benchmarks/load_mixed.py`` (2 processes on 2 cores, SQLite,
+  8 writes/s + 32 reads/s): p95 of reads 111 ms with 2 threads, 198 ms with
+  4, 613 ms with 8 (and 5 s with 40, measured before the cross-process
+  writer lock); at 10 + 40/s, 154 ms with 2 and 376 ms with 4.
+  Requests past the pool wait on the event loop, which costs nothing, up to
+  ``max_in_flight``.
 
 The middleware is pure ASGI and the outermost layer, so a refusal costs no
 session look-up, no database access and no audit row.
