@@ -1,7 +1,7 @@
 """RL-16: open-loop mixed read/write load on the served app, with a large clinic's data.
 
-Run:  python benchmarks/load_mixed.py                          (SQLite: 50 writes/s + 200 reads/s, 60 s)
-      python benchmarks/load_mixed.py --backend postgres       (200 writes/s + 1,000 reads/s)
+Run:  python benchmarks/load_mixed.py                          (SQLite: 50 writes/s + 150 reads/s, 60 s)
+      python benchmarks/load_mixed.py --backend postgres       (200 writes/s + 800 reads/s)
       python benchmarks/load_mixed.py --backend postgres --sweep 1:4,2:8,200:1000
                                        (several steps on one server, lowest first)
       python benchmarks/load_mixed.py --clients 60 --therapists 3 --seconds 3 \\
@@ -117,7 +117,11 @@ from twostep.web.sessions import COOKIE, CSRF_HEADER, _csrf_from, token_hash
 READ_P95_MS = 300.0
 WRITE_P95_MS = 500.0
 REQUEST_TIMEOUT_S = 30.0
-DEFAULTS = {"sqlite": (50.0, 200.0), "postgres": (200.0, 1000.0)}
+#: The design load (reliability-security.md §3.1): "50 writes/s and 200 requests/s" on
+#: SQLite and "200 writes/s and 1,000 requests/s" on PostgreSQL, the writes counted among
+#: the requests. (Issue 7 wrote "+ 200 reads/s" and "+ 1,000 reads/s"; the document wins.
+#: ``--reads-per-s 200`` runs the issue's reading.)
+DEFAULTS = {"sqlite": (50.0, 150.0), "postgres": (200.0, 800.0)}
 JOURNAL_TEXTS = (
     "Walked to the shop and back. Small, but I did it.",
     "Slept badly, kept thinking about work.",
@@ -1361,7 +1365,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--writes-per-s", type=float, help="default: 50 (SQLite), 200 (PostgreSQL)")
     parser.add_argument(
-        "--reads-per-s", type=float, help="default: 200 (SQLite), 1000 (PostgreSQL)"
+        "--reads-per-s", type=float, help="default: 150 (SQLite), 800 (PostgreSQL): the design load's requests less its writes"
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per step")
     parser.add_argument(
