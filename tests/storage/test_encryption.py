@@ -104,6 +104,8 @@ def test_every_free_text_column_is_encrypted() -> None:
     }
     expected = {
         "journal_entries.text",
+        "journal_entries.emotions",
+        "appointments.focus_tags",
         "setback_reflections.what_happened",
         "setback_reflections.what_i_noticed",
         "setback_reflections.what_helped",

@@ -1,8 +1,9 @@
 """Encryption at rest (reliability-security.md CR-01): what clients write is not in the files.
 
 Marker strings are written through the services, as the app writes them, into
-a journal entry, a setback reflection, a thought record, a session topic and
-the other free-text fields. Then the raw SQLite file, its ``-wal`` file and a
+a journal entry (its text and emotions), a setback reflection, a thought
+record, a session topic, an appointment's focus tags and the other free-text
+fields. Then the raw SQLite file, its ``-wal`` file and a
 backup made by ``twostep backup`` are searched for the markers' bytes, in
 UTF-8 and UTF-16 (both byte orders): none may appear — before a checkpoint
 (the text is still in the WAL) and after one (it is in the main file). A
@@ -13,11 +14,12 @@ found, so the search itself is shown to work.
 from __future__ import annotations
 
 import sqlite3
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from twostep.services.appointments import mark_attended, schedule
 from twostep.services.journal import (
     add_journal_entry,
     add_reflection,
@@ -46,7 +48,7 @@ def marker(field: str) -> str:
 FIELDS = [
     "journal", "reflection.what_happened", "reflection.what_i_learned", "thought.situation",
     "thought.automatic_thought", "thought.balanced_thought", "topic", "stressor", "self_care",
-    "skill", "supporter.name",
+    "skill", "supporter.name", "emotion", "tag",
 ]  # fmt: skip
 
 
@@ -70,7 +72,12 @@ def test_client_text_is_in_no_file_the_database_leaves_behind(
         c = make_clinic(engine)
         f = SqlUnitOfWorkFactory(engine)
         me, cid = c.client, c.client_id
-        add_journal_entry(f, me, cid, mood=4, text=f"today {marker('journal')} again", now=NOW)
+        add_journal_entry(
+            f, me, cid, mood=4, text=f"today {marker('journal')} again",
+            emotions=[marker("emotion")], now=NOW,
+        )  # fmt: skip
+        visit = schedule(f, c.therapist, cid, NOW - timedelta(days=1), now=NOW)
+        mark_attended(f, c.therapist, visit.id, focus_tags=[marker("tag").lower()])
         add_reflection(
             f, me, cid, what_happened=marker("reflection.what_happened"),
             what_i_learned=marker("reflection.what_i_learned"), now=NOW,
@@ -94,6 +101,7 @@ def test_client_text_is_in_no_file_the_database_leaves_behind(
 
         # stored, and readable through the services with the key
         assert marker("journal") in list_journal(f, me, cid)[0].text
+        assert list_journal(f, me, cid)[0].emotions == (marker("emotion"),)
         assert list_reflections(f, me, cid)[0].what_happened == marker("reflection.what_happened")
         assert list_thought_records(f, me, cid)[0].situation == marker("thought.situation")
         assert list_session_topics(f, me, cid)[0].text == marker("topic")
@@ -125,3 +133,4 @@ def test_client_text_is_in_no_file_the_database_leaves_behind(
         assert MARK.encode() not in data, f"a marker is readable in the {name} file"
         for field in FIELDS:
             assert not _hits(data, marker(field)), f"{field} is readable in the {name} file"
+            assert not _hits(data, marker(field).lower()), f"{field} is readable in {name}"

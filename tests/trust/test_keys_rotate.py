@@ -85,7 +85,7 @@ def test_rotation_moves_everything_to_the_new_key(migrated_url: str) -> None:
     res = run_cli(["keys", "rotate", "--url", migrated_url], keys=keys)
     assert res.exit_code == 0, res.output
     assert "with key 'k2'" in res.output
-    assert "journal_entries: 5 re-encrypted, 5 values" in res.output
+    assert "journal_entries: 10 re-encrypted, 10 values" in res.output  # text and emotions
     assert "setback_reflections: 4 re-encrypted, 4 values" in res.output  # 4 columns
     assert "may be removed from TWOSTEP_ENCRYPTION_KEYS" in res.output
     held = _key_ids(migrated_url)
@@ -96,7 +96,7 @@ def test_rotation_moves_everything_to_the_new_key(migrated_url: str) -> None:
     again = run_cli(["keys", "rotate", "--url", migrated_url], keys=keys)
     assert again.exit_code == 0, again.output
     assert "re-encrypted 0 values" in again.output
-    assert "journal_entries: 0 re-encrypted, 5 values" in again.output
+    assert "journal_entries: 0 re-encrypted, 10 values" in again.output
 
     # k2 alone reads everything; k1 alone reads nothing any more
     texts = _read_journal(migrated_url, KeyRing([("k2", K2)]), client_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
+from twostep.storage.encryption import KeyRing
 from twostep.storage.engine import normalise_url
 from twostep.storage.migrate import current, head, upgrade
 
@@ -20,10 +21,13 @@ def shown(url: str) -> str:
     return escape(normalise_url(url).render_as_string(hide_password=True))
 
 
-def upgrade_database(url: str, console: Console) -> None:
-    """Migrate ``url`` to the newest revision and say what changed."""
+def upgrade_database(url: str, console: Console, keyring: KeyRing | None = None) -> None:
+    """Migrate ``url`` to the newest revision and say what changed.
+
+    ``keyring`` seals values a migration encrypts (0007); see `twostep.storage.migrate.upgrade`.
+    """
     before = current(url)
-    after = upgrade(url)
+    after = upgrade(url, keyring=keyring)
     if before == after:
         console.print(f"{shown(url)} is at the newest schema revision {after}", highlight=False)
     else:

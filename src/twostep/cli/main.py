@@ -134,10 +134,17 @@ def db_upgrade(
         None, "--url", help="Database URL (default: TWOSTEP_DATABASE_URL or the SQLite file)."
     ),
 ) -> None:
-    """Migrate the database to the newest schema (creating it if needed)."""
-    from twostep.cli.db import upgrade_database
+    """Migrate the database to the newest schema (creating it if needed).
 
-    upgrade_database(url if url is not None else settings().database_url, err)
+    The encryption keys (TWOSTEP_ENCRYPTION_KEYS) seal values that a migration
+    encrypts; the development key outside production, as the app uses.
+    """
+    from twostep.cli.db import upgrade_database
+    from twostep.storage.encryption import KeyRing
+
+    config = settings()
+    target = url if url is not None else config.database_url
+    upgrade_database(target, err, KeyRing.from_settings(config))
 
 
 @db_app.command("current")

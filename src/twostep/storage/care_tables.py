@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from twostep.domain.records import AlertKind, AlertStatus, AppointmentStatus, Role
-from twostep.storage.encryption import EncryptedText
+from twostep.storage.encryption import EncryptedJSON, EncryptedText
 from twostep.storage.schema import (
     ID_LENGTH,
     enum_check,
@@ -125,7 +125,7 @@ appointments = sa.Table(
     ref("therapist_id", "users.id", nullable=True, ondelete="SET NULL"),
     instant("scheduled_at"),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("focus_tags", json_type(), nullable=False),
+    sa.Column("focus_tags", EncryptedJSON("appointments.focus_tags"), nullable=False),
     sa.Column("assessment_only", sa.Boolean, nullable=False),
     row_version(),
     enum_check("status", AppointmentStatus, "status"),

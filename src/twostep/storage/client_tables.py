@@ -138,7 +138,7 @@ journal_entries = sa.Table(
     _owner(),
     instant("created_at"),
     sa.Column("mood", sa.Integer, nullable=True),
-    sa.Column("emotions", json_type(), nullable=False),
+    sa.Column("emotions", EncryptedJSON("journal_entries.emotions"), nullable=False),
     _text("journal_entries", "text"),
     range_check("mood", 0, 10, "mood"),
     sa.Index(None, "client_id", "created_at"),

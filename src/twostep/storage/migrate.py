@@ -23,6 +23,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
 from twostep.errors import StorageError
+from twostep.storage.encryption import KeyRing
 from twostep.storage.engine import make_engine, normalise_url
 from twostep.storage.failures import translated
 
@@ -33,13 +34,20 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 Target = str | sa.URL | sa.Engine
 
 
-def alembic_config(connection: sa.Connection | None = None) -> Config:
-    """An Alembic `Config` for the shipped migrations (optionally bound to ``connection``)."""
+def alembic_config(
+    connection: sa.Connection | None = None, keyring: KeyRing | None = None
+) -> Config:
+    """An Alembic `Config` for the shipped migrations (optionally bound to ``connection``).
+
+    ``keyring``: for migrations that encrypt stored values (``config.attributes["keyring"]``).
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("path_separator", "os")
     if connection is not None:
         config.attributes["connection"] = connection
+    if keyring is not None:
+        config.attributes["keyring"] = keyring
     return config
 
 
@@ -98,13 +106,21 @@ def current(target: Target) -> str | None:
         return _stamped(conn)
 
 
-def upgrade(target: Target, revision: str = "head") -> str | None:
-    """Migrate the database to ``revision`` (default: the newest); returns the new revision."""
+def upgrade(
+    target: Target, revision: str = "head", *, keyring: KeyRing | None = None
+) -> str | None:
+    """Migrate the database to ``revision`` (default: the newest); returns the new revision.
+
+    ``keyring`` is needed only where a migration encrypts values already stored
+    (0007: journal emotions and appointment focus tags); without it such a
+    migration stops, changing nothing, with a `StorageError` that says so. An
+    empty database needs none.
+    """
     with _engine(target) as engine, translated():
         with engine.begin() as conn:
             _stamped(conn)
             try:
-                command.upgrade(alembic_config(conn), revision)
+                command.upgrade(alembic_config(conn, keyring), revision)
             except CommandError as exc:
                 raise StorageError(f"migration failed: {exc}") from None
         with engine.connect() as conn:
