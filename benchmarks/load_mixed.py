@@ -1365,7 +1365,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--writes-per-s", type=float, help="default: 50 (SQLite), 200 (PostgreSQL)")
     parser.add_argument(
-        "--reads-per-s", type=float, help="default: 150 (SQLite), 800 (PostgreSQL): the design load's requests less its writes"
+        "--reads-per-s",
+        type=float,
+        help="default: 150 (SQLite), 800 (PostgreSQL): the design load's requests less its writes",
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per step")
     parser.add_argument(
