@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from subprocess import PIPE, Popen
 
 import psycopg
 import pytest
@@ -304,6 +306,23 @@ print(released, flush=True)
 """
 
 
+@contextmanager
+def _holder(tmp_path: Path, name: str, seconds: float) -> Iterator[tuple[sa.Engine, Popen[str]]]:
+    """A fresh database, and another process that holds its write lock for ``seconds``."""
+    url = f"sqlite:///{tmp_path / name}"
+    engine = make_engine(url)
+    t.metadata.create_all(engine)
+    try:
+        with Popen(
+            [sys.executable, "-c", HOLDER, url, str(seconds)], stdout=PIPE, text=True
+        ) as holder:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "held"
+            yield engine, holder
+    finally:
+        engine.dispose()
+
+
 def test_a_writer_in_another_process_is_woken_at_once_not_by_a_busy_sleep(
     tmp_path: Path,
 ) -> None:
@@ -312,44 +331,28 @@ def test_a_writer_in_another_process_is_woken_at_once_not_by_a_busy_sleep(
     SQLite's busy handler alone would retry after sleeps of 1, 2, 5, ... 100 ms: a lock
     released 0.35 s into the wait would be seen 78 ms or more later.
     """
-    path = tmp_path / "two.db"
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    t.metadata.create_all(engine)
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLDER, url, "0.35"], stdout=subprocess.PIPE, text=True
-    ) as holder:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "held"
+    with _holder(tmp_path, "two.db", 0.35) as (engine, holder):
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")  # waits for the other process's commit
             began_at = time.time()
             conn.commit()
+        assert holder.stdout is not None
         released_at = float(holder.stdout.readline())
     assert 0 <= began_at - released_at < 0.04
     lock_file = tmp_path / "two.db-writer"
     assert lock_file.stat().st_mode & 0o777 == 0o600
     assert lock_file.stat().st_size == 0  # only a lock: nothing is written to it
-    engine.dispose()
 
 
 def test_a_killed_writer_process_leaves_no_lock_behind(tmp_path: Path) -> None:
-    path = tmp_path / "killed.db"
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    t.metadata.create_all(engine)
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLDER, url, "60"], stdout=subprocess.PIPE, text=True
-    ) as holder:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "held"
+    with _holder(tmp_path, "killed.db", 60) as (engine, holder):
         holder.kill()  # kill -9 while it holds the lock
-    started = time.monotonic()
-    with SqlUnitOfWorkFactory(engine)() as uow:
-        uow.clinics.add(r.Clinic(r.new_id(), "c", "", ""))
-        uow.commit()
+        holder.wait(10)
+        started = time.monotonic()
+        with SqlUnitOfWorkFactory(engine)() as uow:
+            uow.clinics.add(r.Clinic(r.new_id(), "c", "", ""))
+            uow.commit()
     assert time.monotonic() - started < 1.0
-    engine.dispose()
 
 
 def test_without_a_writable_folder_the_busy_timeout_alone_orders_writers(tmp_path: Path) -> None:
