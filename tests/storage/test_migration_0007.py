@@ -56,6 +56,16 @@ def _seed(url: str, keyring: KeyRing) -> tuple[str, str]:
     return entry.id, visit.id
 
 
+def _back_to_0006(url: str, keyring: KeyRing) -> None:
+    """Downgrade to 0006: the values back in clear JSON, as that revision stored them."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn, keyring), "0006")
+    finally:
+        engine.dispose()
+
+
 def _raw(url: str) -> bytes:
     engine = make_engine(url)
     try:
@@ -82,12 +92,7 @@ def test_0007_seals_stored_values_and_needs_the_keys_to_do_so(
     entry_id, visit_id = _seed(url, keyring)
     assert _found(_raw(url)) == []  # today's schema writes them sealed
 
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            command.downgrade(alembic_config(conn, keyring), "0006")
-    finally:
-        engine.dispose()
+    _back_to_0006(url, keyring)
     assert current(url) == "0006"
     assert len(_found(_raw(url))) == 3  # 0006 kept them in clear
 
@@ -121,12 +126,7 @@ def test_cli_db_upgrade_seals_with_the_configured_keys(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     upgrade(url)
     entry_id, _ = _seed(url, ring)
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            command.downgrade(alembic_config(conn, ring), "0006")
-    finally:
-        engine.dispose()
+    _back_to_0006(url, ring)
     env = {
         "TWOSTEP_ENCRYPTION_KEYS": f"cli-key:{base64.b64encode(key).decode()}",
         "TWOSTEP_ENVIRONMENT": "test",
